@@ -1,0 +1,16 @@
+//! slipway's domain. Everything here is pure: no network, no files, no clock reads, no AWS SDK.
+//! Adapters (SQS, CodeBuild, SQLite, the local Docker engine) live in other crates and reach this
+//! code through the small traits defined next to the logic that needs them.
+
+pub mod job;
+pub mod listener;
+pub mod names;
+pub mod push;
+pub mod refs;
+pub mod webhook;
+
+pub use job::{Job, Trigger};
+pub use listener::{Inbound, JobQueue, ListenerConfig, Reply};
+pub use push::PushEvent;
+pub use refs::{RefRules, RepoFilter};
+pub use webhook::WebhookSecrets;

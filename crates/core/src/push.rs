@@ -1,0 +1,279 @@
+//! GitHub's `push` webhook payload, parsed strictly enough that every field slipway relies on is
+//! present, of the right type and safe to use, and leniently enough that fields it does not use
+//! never fail a delivery.
+
+use serde::Deserialize;
+
+use crate::names::{self, is_zero_sha};
+use crate::refs::{RefKind, split_ref};
+
+/// GitHub lists at most this many commits in a push payload; a push that reaches it may have more.
+pub const COMMIT_CAP: usize = 2048;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PushEvent {
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub before: String,
+    pub after: String,
+    #[serde(default)]
+    pub created: bool,
+    #[serde(default)]
+    pub deleted: bool,
+    #[serde(default)]
+    pub forced: bool,
+    #[serde(default)]
+    pub base_ref: Option<String>,
+    #[serde(default)]
+    pub commits: Vec<Commit>,
+    #[serde(default)]
+    pub head_commit: Option<Commit>,
+    pub repository: Repository,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Commit {
+    pub id: String,
+    #[serde(default)]
+    pub added: Vec<String>,
+    #[serde(default)]
+    pub removed: Vec<String>,
+    #[serde(default)]
+    pub modified: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Repository {
+    pub full_name: String,
+    pub clone_url: String,
+    #[serde(default)]
+    pub private: bool,
+    /// Absent in some older payloads; `master_branch` carried it then.
+    #[serde(default)]
+    pub default_branch: Option<String>,
+    #[serde(default)]
+    pub master_branch: Option<String>,
+}
+
+/// GitHub's `ping` payload: only what the answer needs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PingEvent {
+    #[serde(default)]
+    pub hook_id: Option<u64>,
+    #[serde(default)]
+    pub zen: Option<String>,
+}
+
+/// A payload that could not be used, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    #[error("the body is not valid JSON: {0}")]
+    Json(String),
+    #[error("the field `{0}` is missing")]
+    MissingField(String),
+    #[error("the field `{field}` is invalid: {reason}")]
+    InvalidField { field: String, reason: String },
+}
+
+impl PayloadError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Json(_) => "invalid_json",
+            Self::MissingField(_) => "missing_field",
+            Self::InvalidField { .. } => "invalid_field",
+        }
+    }
+
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::Json(_) => None,
+            Self::MissingField(f) | Self::InvalidField { field: f, .. } => Some(f),
+        }
+    }
+
+    fn invalid(field: impl Into<String>, why: names::Invalid) -> Self {
+        Self::InvalidField {
+            field: field.into(),
+            reason: why.0.to_string(),
+        }
+    }
+}
+
+/// Deserializes `T` and names the path of the first field that failed.
+pub fn from_json<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, PayloadError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    match serde_path_to_error::deserialize(de) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let msg = inner.to_string();
+            if inner.is_data() {
+                // serde reports a missing field on its parent; name the field itself.
+                if let Some(rest) = msg.strip_prefix("missing field `") {
+                    let name = rest.split('`').next().unwrap_or_default();
+                    let full = if path == "." || path.is_empty() {
+                        name.to_string()
+                    } else {
+                        format!("{path}.{name}")
+                    };
+                    return Err(PayloadError::MissingField(full));
+                }
+                let reason = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+                return Err(PayloadError::InvalidField {
+                    field: path,
+                    reason,
+                });
+            }
+            Err(PayloadError::Json(
+                msg.split(" at line ").next().unwrap_or(&msg).to_string(),
+            ))
+        }
+    }
+}
+
+/// What the payload says changed, and whether it can be trusted to list every change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadChanges {
+    /// Sorted, without duplicates: every added, modified and removed path of every listed commit.
+    pub paths: Vec<String>,
+    /// `None` when the list is complete; otherwise why it cannot be trusted.
+    pub incomplete: Option<Incomplete>,
+}
+
+/// Why a payload's file lists are not the whole change. The planner then diffs the repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Incomplete {
+    /// A new branch or tag: the commits are relative to nothing the payload names.
+    NewRef,
+    /// A force push: commits that left the branch are not listed.
+    Forced,
+    /// The payload holds GitHub's maximum of 2048 commits; there may be more.
+    CommitCap,
+    /// `before` and `after` differ but no commit is listed (for example a push of commits that
+    /// were already on another branch).
+    NoCommits,
+    /// More paths than a job carries; the planner lists them from the repository.
+    TooManyPaths,
+}
+
+impl Incomplete {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::NewRef => "a new ref: the payload lists no base to compare with",
+            Self::Forced => "a force push: the payload does not list the commits that were replaced",
+            Self::CommitCap => "the payload holds GitHub's cap of 2048 commits; there may be more",
+            Self::NoCommits => "the payload lists no commits although the ref moved",
+            Self::TooManyPaths => "the payload lists more changed paths than a job carries",
+        }
+    }
+}
+
+impl PushEvent {
+    pub fn ref_kind(&self) -> Option<RefKind> {
+        split_ref(&self.git_ref).map(|(k, _)| k)
+    }
+
+    /// The repository's default branch as the payload names it.
+    pub fn default_branch(&self) -> &str {
+        self.repository
+            .default_branch
+            .as_deref()
+            .or(self.repository.master_branch.as_deref())
+            .unwrap_or("main")
+    }
+
+    /// The commit to build: for an annotated tag `after` is the tag object and `head_commit.id` the
+    /// commit it points to; otherwise they are the same.
+    pub fn commit(&self) -> &str {
+        match &self.head_commit {
+            Some(c) if !self.deleted => &c.id,
+            _ => &self.after,
+        }
+    }
+
+    /// Checks every field slipway uses; the error names the first bad one. A deleted ref has an
+    /// all-zero `after` and no head commit, which is valid.
+    pub fn validate(&self) -> Result<(), PayloadError> {
+        names::check_ref(&self.git_ref).map_err(|e| PayloadError::invalid("ref", e))?;
+        names::check_sha(&self.before).map_err(|e| PayloadError::invalid("before", e))?;
+        names::check_sha(&self.after).map_err(|e| PayloadError::invalid("after", e))?;
+        names::check_repository(&self.repository.full_name)
+            .map_err(|e| PayloadError::invalid("repository.full_name", e))?;
+        check_clone_url(&self.repository.clone_url)
+            .map_err(|e| PayloadError::invalid("repository.clone_url", e))?;
+        if let Some(b) = self
+            .repository
+            .default_branch
+            .as_deref()
+            .or(self.repository.master_branch.as_deref())
+        {
+            names::check_ref(&format!("refs/heads/{b}"))
+                .map_err(|e| PayloadError::invalid("repository.default_branch", e))?;
+        }
+        if let Some(h) = &self.head_commit {
+            names::check_sha(&h.id).map_err(|e| PayloadError::invalid("head_commit.id", e))?;
+        } else if !self.deleted && !is_zero_sha(&self.after) {
+            return Err(PayloadError::MissingField("head_commit".into()));
+        }
+        for (i, c) in self.commits.iter().enumerate() {
+            names::check_sha(&c.id)
+                .map_err(|e| PayloadError::invalid(format!("commits[{i}].id"), e))?;
+            for (list, paths) in [("added", &c.added), ("removed", &c.removed), ("modified", &c.modified)] {
+                for (j, p) in paths.iter().enumerate() {
+                    names::check_repo_path(p).map_err(|e| {
+                        PayloadError::invalid(format!("commits[{i}].{list}[{j}]"), e)
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The payload's changed paths (added, modified and removed) and whether they are complete.
+    /// At most `max_paths` are kept; past that the list is dropped and marked incomplete.
+    pub fn changes(&self, max_paths: usize) -> PayloadChanges {
+        let mut incomplete = if self.created || is_zero_sha(&self.before) {
+            Some(Incomplete::NewRef)
+        } else if self.forced {
+            Some(Incomplete::Forced)
+        } else if self.commits.len() >= COMMIT_CAP {
+            Some(Incomplete::CommitCap)
+        } else if self.commits.is_empty() && self.before != self.after {
+            Some(Incomplete::NoCommits)
+        } else {
+            None
+        };
+        let mut paths: Vec<&str> = self
+            .commits
+            .iter()
+            .flat_map(|c| c.added.iter().chain(&c.removed).chain(&c.modified))
+            .map(String::as_str)
+            .collect();
+        paths.sort_unstable();
+        paths.dedup();
+        if paths.len() > max_paths {
+            paths.clear();
+            incomplete.get_or_insert(Incomplete::TooManyPaths);
+        }
+        PayloadChanges {
+            paths: paths.into_iter().map(str::to_owned).collect(),
+            incomplete,
+        }
+    }
+}
+
+/// A clone URL: `https://host/...` with no credentials in it. (`slipway serve` may also allow
+/// `file://` for local repositories; see [`crate::listener::ListenerConfig`].)
+pub fn check_clone_url(raw: &str) -> Result<url::Url, names::Invalid> {
+    let url = url::Url::parse(raw).map_err(|_| names::Invalid("must be an absolute URL"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(names::Invalid("may not carry credentials"));
+    }
+    match url.scheme() {
+        "https" if url.host_str().is_some() => Ok(url),
+        "file" => Ok(url),
+        _ => Err(names::Invalid("must be an https:// URL")),
+    }
+}

@@ -1,0 +1,161 @@
+//! The listener Lambda behind API Gateway (HTTP API, payload format 2.0): the request path of
+//! `slipway_core::listener` with SQS as the queue and the webhook secrets from SSM.
+
+use lambda_http::{Body, Request, Response, service_fn};
+use secrecy::ExposeSecret;
+use slipway_core::listener::{self, Inbound, JobQueue, ListenerConfig};
+use slipway_core::refs::{RefRules, RepoFilter, RuleError};
+use slipway_core::webhook::{SecretsError, WebhookSecrets};
+
+/// Every environment variable the listener reads at start (checked against the template).
+pub const ENV_VARS: &[&str] = &[
+    ENV_QUEUE_URL,
+    ENV_SECRET_PARAM,
+    ENV_REPOSITORIES,
+    ENV_BRANCHES,
+    ENV_TAGS,
+    ENV_ALLOW_PRIVATE,
+    ENV_MAX_BODY,
+];
+pub const ENV_QUEUE_URL: &str = "SLIPWAY_QUEUE_URL";
+pub const ENV_SECRET_PARAM: &str = "SLIPWAY_WEBHOOK_SECRET_PARAM";
+pub const ENV_REPOSITORIES: &str = "SLIPWAY_REPOSITORIES";
+pub const ENV_BRANCHES: &str = "SLIPWAY_BRANCHES";
+pub const ENV_TAGS: &str = "SLIPWAY_TAGS";
+pub const ENV_ALLOW_PRIVATE: &str = "SLIPWAY_ALLOW_PRIVATE";
+pub const ENV_MAX_BODY: &str = "SLIPWAY_MAX_BODY_BYTES";
+
+/// A start-up error: names the variable or parameter to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    #[error(transparent)]
+    Parameter(#[from] slipway_aws::ssm::ParameterError),
+    #[error("the webhook secret parameter is unusable: {0}")]
+    Secrets(#[from] SecretsError),
+}
+
+/// The listener's settings, from environment variables (the secret itself comes from SSM).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub queue_url: String,
+    pub secret_param: String,
+    pub repositories: RepoFilter,
+    pub refs: RefRules,
+    pub allow_private: bool,
+    pub max_body_bytes: usize,
+}
+
+impl Settings {
+    /// Reads settings through `var` (the process environment in `run`, a map in tests).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, StartError> {
+        let required = |name: &'static str| {
+            var(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or(StartError::Missing(name))
+        };
+        let allow_private = match var(ENV_ALLOW_PRIVATE).as_deref().map(str::trim) {
+            None | Some("") | Some("false") => false,
+            Some("true") => true,
+            Some(_) => {
+                return Err(StartError::Invalid {
+                    name: ENV_ALLOW_PRIVATE,
+                    reason: "must be true or false".into(),
+                });
+            }
+        };
+        let max_body_bytes = match var(ENV_MAX_BODY).filter(|v| !v.trim().is_empty()) {
+            None => listener::DEFAULT_MAX_BODY_BYTES,
+            Some(v) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or(StartError::Invalid {
+                    name: ENV_MAX_BODY,
+                    reason: "must be a positive number of bytes".into(),
+                })?,
+        };
+        Ok(Self {
+            queue_url: required(ENV_QUEUE_URL)?,
+            secret_param: required(ENV_SECRET_PARAM)?,
+            repositories: RepoFilter::parse(&required(ENV_REPOSITORIES)?)?,
+            refs: RefRules::parse(
+                &var(ENV_BRANCHES).unwrap_or_else(|| "$default".into()),
+                &var(ENV_TAGS).unwrap_or_else(|| "*".into()),
+            )?,
+            allow_private,
+            max_body_bytes,
+        })
+    }
+
+    pub fn into_config(self, secrets: WebhookSecrets) -> ListenerConfig {
+        ListenerConfig {
+            secrets,
+            repositories: self.repositories,
+            refs: self.refs,
+            allow_private: self.allow_private,
+            max_body_bytes: self.max_body_bytes,
+            allow_file_clone_urls: false,
+        }
+    }
+}
+
+/// The Lambda's handler: one request in, one JSON response out. Never fails: every outcome,
+/// including a queue outage, is an HTTP answer.
+pub async fn handle<Q: JobQueue>(
+    cfg: &ListenerConfig,
+    queue: &Q,
+    req: Request,
+) -> Result<Response<Body>, std::convert::Infallible> {
+    let (parts, body) = req.into_parts();
+    let bytes: &[u8] = match &body {
+        Body::Empty => &[],
+        Body::Text(s) => s.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    };
+    let reply = listener::handle(
+        cfg,
+        queue,
+        &Inbound {
+            method: &parts.method,
+            headers: &parts.headers,
+            body: bytes,
+        },
+    )
+    .await;
+    let response = Response::builder()
+        .status(reply.status)
+        .header("content-type", "application/json")
+        .body(Body::Text(reply.body.to_string()))
+        .expect("a status and a static header always build");
+    Ok(response)
+}
+
+/// Builds the clients once, reads the secret once, then serves invocations.
+pub async fn run() -> Result<(), lambda_http::Error> {
+    slipway_aws::logging::init();
+    let settings = Settings::from_vars(|k| std::env::var(k).ok()).inspect_err(|e| {
+        tracing::error!(error = %e, "listener cannot start");
+    })?;
+    let aws = aws_config::load_from_env().await;
+    let raw = slipway_aws::ssm::get_parameter(&aws_sdk_ssm::Client::new(&aws), &settings.secret_param)
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "listener cannot start"))?;
+    let secrets = WebhookSecrets::parse(raw.expose_secret()).map_err(StartError::from)?;
+    tracing::info!(
+        secrets = secrets.len(),
+        queue = %settings.queue_url,
+        "listener started"
+    );
+    let queue = slipway_aws::sqs::SqsJobQueue::new(aws_sdk_sqs::Client::new(&aws), settings.queue_url.clone());
+    let cfg = settings.into_config(secrets);
+    let (cfg, queue) = (&cfg, &queue);
+    lambda_http::run(service_fn(move |req| handle(cfg, queue, req))).await
+}

@@ -1,0 +1,3 @@
+fn main() {
+    // Built by a later issue; see docs/architecture.md.
+}
