@@ -5,6 +5,7 @@
 pub mod job;
 pub mod listener;
 pub mod names;
+pub mod plan;
 pub mod push;
 pub mod refs;
 pub mod webhook;

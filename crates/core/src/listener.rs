@@ -231,7 +231,12 @@ fn content_encoding(headers: &HeaderMap) -> Result<Encoding, Refusal> {
         Refusal::MissingHeader(_) => Refusal::UnsupportedMediaType(String::new()),
         other => other,
     })?;
-    let mime = raw.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = raw
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match mime.as_str() {
         "application/json" => Ok(Encoding::Json),
         "application/x-www-form-urlencoded" => Ok(Encoding::Form),

@@ -25,7 +25,10 @@ pub fn check_sha(sha: &str) -> Result<(), Invalid> {
     if sha.len() != 40 && sha.len() != 64 {
         return Err(Invalid("must be a 40- or 64-digit git object id"));
     }
-    if !sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if !sha
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err(Invalid("must be lowercase hexadecimal"));
     }
     Ok(())
@@ -40,7 +43,9 @@ pub fn check_repository(full_name: &str) -> Result<(), Invalid> {
     if owner.is_empty() || owner.len() > 39 {
         return Err(Invalid("owner must be 1 to 39 characters"));
     }
-    if !owner.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    if !owner
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         || owner.starts_with('-')
         || owner.ends_with('-')
     {
@@ -216,10 +221,24 @@ mod tests {
 
     #[test]
     fn paths() {
-        for ok in ["Dockerfile", "web/app/Dockerfile", "docs/a file.md", "ünï/x"] {
+        for ok in [
+            "Dockerfile",
+            "web/app/Dockerfile",
+            "docs/a file.md",
+            "ünï/x",
+        ] {
             assert!(check_repo_path(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "/etc/passwd", "a/../b", "../x", "a//b", "a/./b", "a\nb", "a\0b"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "a/../b",
+            "../x",
+            "a//b",
+            "a/./b",
+            "a\nb",
+            "a\0b",
+        ] {
             assert!(check_repo_path(bad).is_err(), "{bad:?}");
         }
     }

@@ -162,7 +162,9 @@ impl Incomplete {
     pub fn describe(self) -> &'static str {
         match self {
             Self::NewRef => "a new ref: the payload lists no base to compare with",
-            Self::Forced => "a force push: the payload does not list the commits that were replaced",
+            Self::Forced => {
+                "a force push: the payload does not list the commits that were replaced"
+            }
             Self::CommitCap => "the payload holds GitHub's cap of 2048 commits; there may be more",
             Self::NoCommits => "the payload lists no commits although the ref moved",
             Self::TooManyPaths => "the payload lists more changed paths than a job carries",
@@ -220,7 +222,11 @@ impl PushEvent {
         for (i, c) in self.commits.iter().enumerate() {
             names::check_sha(&c.id)
                 .map_err(|e| PayloadError::invalid(format!("commits[{i}].id"), e))?;
-            for (list, paths) in [("added", &c.added), ("removed", &c.removed), ("modified", &c.modified)] {
+            for (list, paths) in [
+                ("added", &c.added),
+                ("removed", &c.removed),
+                ("modified", &c.modified),
+            ] {
                 for (j, p) in paths.iter().enumerate() {
                     names::check_repo_path(p).map_err(|e| {
                         PayloadError::invalid(format!("commits[{i}].{list}[{j}]"), e)

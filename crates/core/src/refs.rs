@@ -30,7 +30,11 @@ impl Pattern {
     }
 }
 
-fn parse_list(what: &'static str, list: &str, case_insensitive: bool) -> Result<Vec<Pattern>, RuleError> {
+fn parse_list(
+    what: &'static str,
+    list: &str,
+    case_insensitive: bool,
+) -> Result<Vec<Pattern>, RuleError> {
     list.split([',', '\n'])
         .map(str::trim)
         .filter(|p| !p.is_empty())
@@ -66,7 +70,9 @@ pub fn split_ref(git_ref: &str) -> Option<(RefKind, &str)> {
     if let Some(b) = git_ref.strip_prefix("refs/heads/") {
         Some((RefKind::Branch, b))
     } else {
-        git_ref.strip_prefix("refs/tags/").map(|t| (RefKind::Tag, t))
+        git_ref
+            .strip_prefix("refs/tags/")
+            .map(|t| (RefKind::Tag, t))
     }
 }
 
@@ -98,9 +104,10 @@ impl RefRules {
     /// Whether a push to `git_ref` is built.
     pub fn builds(&self, git_ref: &str, default_branch: &str) -> bool {
         match split_ref(git_ref) {
-            Some((RefKind::Branch, name)) => {
-                self.branches.iter().any(|p| p.matches(name, default_branch))
-            }
+            Some((RefKind::Branch, name)) => self
+                .branches
+                .iter()
+                .any(|p| p.matches(name, default_branch)),
             Some((RefKind::Tag, name)) => self.tags.iter().any(|p| p.matches(name, default_branch)),
             None => false,
         }
@@ -118,7 +125,17 @@ pub struct RepoFilter {
 impl RepoFilter {
     pub fn parse(list: &str) -> Result<Self, RuleError> {
         Ok(Self {
-            patterns: parse_list("repository", list, true)?,
+            // `*` alone means every repository; elsewhere `*` stays inside the owner or the name.
+            patterns: parse_list("repository", list, true)?
+                .into_iter()
+                .chain(
+                    list.split([',', '\n'])
+                        .any(|p| p.trim() == "*")
+                        .then(|| parse_list("repository", "*/*", true).expect("static glob"))
+                        .into_iter()
+                        .flatten(),
+                )
+                .collect(),
         })
     }
 

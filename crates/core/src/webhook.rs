@@ -208,9 +208,15 @@ mod tests {
         let s = WebhookSecrets::from_secrets([SECRET]);
         assert_eq!(s.verify(&[], false, BODY), Err(SignatureError::Missing));
         assert_eq!(s.verify(&[], true, BODY), Err(SignatureError::Sha1Only));
-        assert_eq!(s.verify(&[SIG, SIG], false, BODY), Err(SignatureError::Ambiguous));
+        assert_eq!(
+            s.verify(&[SIG, SIG], false, BODY),
+            Err(SignatureError::Ambiguous)
+        );
         let joined = [SIG, b",", SIG].concat();
-        assert_eq!(s.verify(&[&joined], false, BODY), Err(SignatureError::Ambiguous));
+        assert_eq!(
+            s.verify(&[&joined], false, BODY),
+            Err(SignatureError::Ambiguous)
+        );
         for bad in [
             &b"sha1=757107ea0eb2509fc211221cce984b8a37570b6d"[..],
             b"sha256=",
@@ -218,18 +224,27 @@ mod tests {
             b"sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e1",
             b"757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
         ] {
-            assert_eq!(s.verify(&[bad], false, BODY), Err(SignatureError::Malformed));
+            assert_eq!(
+                s.verify(&[bad], false, BODY),
+                Err(SignatureError::Malformed)
+            );
         }
     }
 
     #[test]
     fn secrets_file_rules() {
-        assert_eq!(WebhookSecrets::parse(" \n\n").unwrap_err(), SecretsError::Empty);
+        assert_eq!(
+            WebhookSecrets::parse(" \n\n").unwrap_err(),
+            SecretsError::Empty
+        );
         assert_eq!(
             WebhookSecrets::parse("long-enough-secret-1\nshort").unwrap_err(),
             SecretsError::TooShort { line: 2, min: 16 }
         );
-        let dbg = format!("{:?}", WebhookSecrets::parse("long-enough-secret-1").unwrap());
+        let dbg = format!(
+            "{:?}",
+            WebhookSecrets::parse("long-enough-secret-1").unwrap()
+        );
         assert!(!dbg.contains("long-enough"), "{dbg}");
     }
 }

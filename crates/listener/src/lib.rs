@@ -69,18 +69,16 @@ impl Settings {
                 });
             }
         };
-        let max_body_bytes = match var(ENV_MAX_BODY).filter(|v| !v.trim().is_empty()) {
-            None => listener::DEFAULT_MAX_BODY_BYTES,
-            Some(v) => v
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or(StartError::Invalid {
-                    name: ENV_MAX_BODY,
-                    reason: "must be a positive number of bytes".into(),
-                })?,
-        };
+        let max_body_bytes =
+            match var(ENV_MAX_BODY).filter(|v| !v.trim().is_empty()) {
+                None => listener::DEFAULT_MAX_BODY_BYTES,
+                Some(v) => v.trim().parse::<usize>().ok().filter(|n| *n > 0).ok_or(
+                    StartError::Invalid {
+                        name: ENV_MAX_BODY,
+                        reason: "must be a positive number of bytes".into(),
+                    },
+                )?,
+            };
         Ok(Self {
             queue_url: required(ENV_QUEUE_URL)?,
             secret_param: required(ENV_SECRET_PARAM)?,
@@ -145,16 +143,20 @@ pub async fn run() -> Result<(), lambda_http::Error> {
         tracing::error!(error = %e, "listener cannot start");
     })?;
     let aws = aws_config::load_from_env().await;
-    let raw = slipway_aws::ssm::get_parameter(&aws_sdk_ssm::Client::new(&aws), &settings.secret_param)
-        .await
-        .inspect_err(|e| tracing::error!(error = %e, "listener cannot start"))?;
+    let raw =
+        slipway_aws::ssm::get_parameter(&aws_sdk_ssm::Client::new(&aws), &settings.secret_param)
+            .await
+            .inspect_err(|e| tracing::error!(error = %e, "listener cannot start"))?;
     let secrets = WebhookSecrets::parse(raw.expose_secret()).map_err(StartError::from)?;
     tracing::info!(
         secrets = secrets.len(),
         queue = %settings.queue_url,
         "listener started"
     );
-    let queue = slipway_aws::sqs::SqsJobQueue::new(aws_sdk_sqs::Client::new(&aws), settings.queue_url.clone());
+    let queue = slipway_aws::sqs::SqsJobQueue::new(
+        aws_sdk_sqs::Client::new(&aws),
+        settings.queue_url.clone(),
+    );
     let cfg = settings.into_config(secrets);
     let (cfg, queue) = (&cfg, &queue);
     lambda_http::run(service_fn(move |req| handle(cfg, queue, req))).await

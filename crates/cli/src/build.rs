@@ -1,0 +1,12 @@
+//! `slipway build` (not built yet: see the open issue).
+
+use std::process::ExitCode;
+
+use crate::CliError;
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub async fn run(_args: Args) -> Result<ExitCode, CliError> {
+    Err("`slipway build` is not built yet".into())
+}
