@@ -99,37 +99,37 @@ impl PayloadError {
     }
 }
 
-/// Deserializes `T` and names the path of the first field that failed.
+/// Deserializes a JSON object into `T` and names the path of the first field that failed.
 pub fn from_json<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, PayloadError> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    match serde_path_to_error::deserialize(de) {
-        Ok(v) => Ok(v),
-        Err(e) => {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let msg = inner.to_string();
-            if inner.is_data() {
-                // serde reports a missing field on its parent; name the field itself.
-                if let Some(rest) = msg.strip_prefix("missing field `") {
-                    let name = rest.split('`').next().unwrap_or_default();
-                    let full = if path == "." || path.is_empty() {
-                        name.to_string()
-                    } else {
-                        format!("{path}.{name}")
-                    };
-                    return Err(PayloadError::MissingField(full));
-                }
-                let reason = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-                return Err(PayloadError::InvalidField {
-                    field: path,
-                    reason,
-                });
-            }
-            Err(PayloadError::Json(
-                msg.split(" at line ").next().unwrap_or(&msg).to_string(),
-            ))
-        }
+    // serde would read a struct from an array too; a webhook body is always an object.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(PayloadError::Json("the body must be a JSON object".into()));
     }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let err = match serde_path_to_error::deserialize(de) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    let msg = inner.to_string();
+    let reason = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+    if !inner.is_data() {
+        return Err(PayloadError::Json(reason));
+    }
+    // serde reports a missing field on its parent; name the field itself.
+    if let Some(rest) = reason.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or_default();
+        return Err(PayloadError::MissingField(if path == "." {
+            name.to_string()
+        } else {
+            format!("{path}.{name}")
+        }));
+    }
+    Err(PayloadError::InvalidField {
+        field: path,
+        reason,
+    })
 }
 
 /// What the payload says changed, and whether it can be trusted to list every change.
