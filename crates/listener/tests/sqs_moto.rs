@@ -1,0 +1,187 @@
+//! The listener against real SQS and SSM APIs (the moto server from tests/services.sh).
+
+mod common;
+
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use common::*;
+use secrecy::ExposeSecret;
+use slipway_aws::sqs::SqsJobQueue;
+use slipway_core::Job;
+use slipway_core::webhook::WebhookSecrets;
+
+fn moto_url() -> String {
+    std::env::var("SLIPWAY_TEST_MOTO_URL").expect(
+        "SLIPWAY_TEST_MOTO_URL is not set: start the services with `source tests/services.sh start`",
+    )
+}
+
+async fn aws() -> aws_config::SdkConfig {
+    let url = moto_url();
+    // Fail loudly, and early, when the server is not there.
+    let probe = std::net::TcpStream::connect(url.trim_start_matches("http://"));
+    assert!(
+        probe.is_ok(),
+        "moto server at {url} is unreachable: {probe:?}"
+    );
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .load()
+        .await
+}
+
+async fn fifo_queue(sqs: &aws_sdk_sqs::Client) -> String {
+    let name = format!("slipway-jobs-{}.fifo", uuid::Uuid::new_v4().simple());
+    sqs.create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .expect("create queue on moto")
+        .queue_url
+        .unwrap()
+}
+
+/// Every message on the queue (received, then deleted, until none is left).
+async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+    let mut all = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .unwrap();
+        let msgs = out.messages.unwrap_or_default();
+        if msgs.is_empty() {
+            return all;
+        }
+        for m in &msgs {
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+        all.extend(msgs);
+    }
+}
+
+#[tokio::test]
+async fn signed_push_puts_exactly_one_job_on_the_fifo_queue() {
+    let aws = aws().await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let url = fifo_queue(&sqs).await;
+    let queue = SqsJobQueue::new(sqs.clone(), &url);
+    let body = fixture("push-branch.json");
+
+    let first = call(&config(), &queue, github_request("push", &body)).await;
+    assert_eq!(
+        (first.status, first.body["status"].as_str()),
+        (202, Some("queued"))
+    );
+    // GitHub redelivers the same delivery: SQS drops it by its deduplication id.
+    let again = call(&config(), &queue, github_request("push", &body)).await;
+    assert_eq!(again.status, 202);
+
+    let msgs = drain(&sqs, &url).await;
+    assert_eq!(msgs.len(), 1, "one delivery, one message");
+    let m = &msgs[0];
+    let attrs = m.attributes().unwrap();
+    assert_eq!(
+        attrs
+            .get(&MessageSystemAttributeName::MessageDeduplicationId)
+            .map(String::as_str),
+        Some(format!("push-{DELIVERY}").as_str())
+    );
+    assert_eq!(
+        attrs
+            .get(&MessageSystemAttributeName::MessageGroupId)
+            .map(String::as_str),
+        Some("codertocat/hello-world")
+    );
+    let job: Job = serde_json::from_str(m.body().unwrap()).unwrap();
+    assert_eq!(job.id, format!("push-{DELIVERY}"));
+    assert_eq!(job.commit, "f95f852bd8fca8fcc58a9a2d6c842781e32a215e");
+    assert_eq!(job.changed_paths.len(), 6);
+}
+
+#[tokio::test]
+async fn bad_signature_puts_nothing_on_the_queue() {
+    let aws = aws().await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let url = fifo_queue(&sqs).await;
+    let queue = SqsJobQueue::new(sqs.clone(), &url);
+    let body = fixture("push-branch.json");
+    let req = request(
+        "POST",
+        &[
+            ("content-type", "application/json"),
+            ("x-github-event", "push"),
+            ("x-github-delivery", DELIVERY),
+            (
+                "x-hub-signature-256",
+                &slipway_core::webhook::sign(b"not-the-secret-at-all", &body),
+            ),
+        ],
+        &body,
+    );
+    let a = call(&config(), &queue, req).await;
+    assert_eq!(
+        (a.status, a.body["error"].as_str()),
+        (401, Some("signature_mismatch"))
+    );
+    assert!(drain(&sqs, &url).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_missing_queue_is_503_not_accepted() {
+    let aws = aws().await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let queue = SqsJobQueue::new(
+        sqs,
+        format!("{}/123456789012/no-such-queue.fifo", moto_url()),
+    );
+    let a = call(
+        &config(),
+        &queue,
+        github_request("push", &fixture("push-branch.json")),
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.body["error"].as_str()),
+        (503, Some("queue_unavailable"))
+    );
+}
+
+#[tokio::test]
+async fn webhook_secrets_come_from_a_secure_string_parameter() {
+    let aws = aws().await;
+    let ssm = aws_sdk_ssm::Client::new(&aws);
+    let name = format!(
+        "/slipway/test/{}/webhook-secret",
+        uuid::Uuid::new_v4().simple()
+    );
+    ssm.put_parameter()
+        .name(&name)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .value(format!("{SECRET}\nthe-next-secret-for-rotation"))
+        .send()
+        .await
+        .unwrap();
+    let raw = slipway_aws::ssm::get_parameter(&ssm, &name).await.unwrap();
+    let secrets = WebhookSecrets::parse(raw.expose_secret()).unwrap();
+    assert_eq!(secrets.len(), 2);
+
+    let err = slipway_aws::ssm::get_parameter(&ssm, "/slipway/test/missing")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("/slipway/test/missing"), "{err}");
+}
