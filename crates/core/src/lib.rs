@@ -3,12 +3,15 @@
 //! code through the small traits defined next to the logic that needs them.
 
 pub mod deploy;
+pub mod hook_targets;
 pub mod job;
 pub mod listener;
 pub mod names;
 pub mod plan;
 pub mod push;
 pub mod refs;
+pub mod retention;
+pub mod schedule;
 pub mod webhook;
 
 pub use job::{Job, Trigger};
