@@ -1,0 +1,704 @@
+//! `slipway.toml`: the optional repository configuration, read at the pushed commit.
+//!
+//! Every key is optional; an absent file is zero configuration. Unknown keys are errors (a typo
+//! must not silently change what is built), and every error names the line and the key.
+
+use std::collections::BTreeMap;
+
+use globset::{GlobBuilder, GlobMatcher};
+use regex::Regex;
+use serde::Deserialize;
+
+/// Where the file lives, relative to the repository root.
+pub const CONFIG_PATH: &str = "slipway.toml";
+
+/// A `slipway.toml` that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("slipway.toml line {line}, key `{key}`: {message}")]
+pub struct ConfigError {
+    /// 1-based; 0 when the error has no position (the whole file).
+    pub line: usize,
+    /// Dotted path of the key, e.g. `image[1].platforms`; `.` for the whole file.
+    pub key: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    discover: Option<bool>,
+    #[serde(default)]
+    autotest: bool,
+    #[serde(default)]
+    ignore: Vec<String>,
+    #[serde(default)]
+    global: Vec<String>,
+    #[serde(default)]
+    tags: RawTags,
+    #[serde(default)]
+    rule: Vec<RawRule>,
+    #[serde(default)]
+    image: Vec<RawImage>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTags {
+    #[serde(default = "yes")]
+    sha: bool,
+    #[serde(default = "yes")]
+    branch: bool,
+    #[serde(default = "yes")]
+    semver: bool,
+    #[serde(default)]
+    latest: Latest,
+}
+
+impl Default for RawTags {
+    fn default() -> Self {
+        Self {
+            sha: true,
+            branch: true,
+            semver: true,
+            latest: Latest::Auto,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    source_type: SourceType,
+    source: String,
+    tag: String,
+    #[serde(default = "yes")]
+    autobuild: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawImage {
+    context: String,
+    #[serde(default)]
+    dockerfile: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    build_args: BTreeMap<String, String>,
+    #[serde(default)]
+    target: Option<String>,
+    #[serde(default)]
+    platforms: Vec<String>,
+    #[serde(default)]
+    autotest: Option<bool>,
+    #[serde(default)]
+    tag_prefix: Option<String>,
+    #[serde(default)]
+    schedule: Option<String>,
+    #[serde(default)]
+    deploy: Vec<String>,
+    #[serde(default)]
+    rule: Vec<RawRule>,
+}
+
+/// When `latest` is pushed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Latest {
+    /// On the default branch and on the newest stable semver tag.
+    #[default]
+    Auto,
+    DefaultBranch,
+    Semver,
+    Never,
+}
+
+/// Which kind of ref a build rule matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceType {
+    Branch,
+    Tag,
+}
+
+/// Default tag conventions (docker/metadata-action's, with Docker Hub's `latest`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagSettings {
+    pub sha: bool,
+    pub branch: bool,
+    pub semver: bool,
+    pub latest: Latest,
+}
+
+impl Default for TagSettings {
+    fn default() -> Self {
+        Self {
+            sha: true,
+            branch: true,
+            semver: true,
+            latest: Latest::Auto,
+        }
+    }
+}
+
+/// A Docker Hub style build rule: a branch or tag, by name or `/regex/`, and a tag template.
+#[derive(Debug, Clone)]
+pub struct BuildRule {
+    pub source_type: SourceType,
+    pub source: RuleSource,
+    /// Template: `{sourceref}` is the branch or tag name, `{\1}`…`{\9}` the regex's groups.
+    pub tag: String,
+    pub autobuild: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum RuleSource {
+    Name(String),
+    Regex(Regex),
+}
+
+/// One image the file lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageConfig {
+    /// Normalised, relative to the root; `.` for the root.
+    pub context: String,
+    /// Relative to the repository root.
+    pub dockerfile: String,
+    /// Repository path under the namespace (`web`, `team/web`); `None`: from the context.
+    pub name: Option<String>,
+    pub build_args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub platforms: Vec<String>,
+    pub autotest: Option<bool>,
+    pub tag_prefix: Option<String>,
+    pub schedule: Option<String>,
+    pub deploy: Vec<String>,
+    /// Index into [`Config::image_rules`].
+    pub(crate) index: usize,
+}
+
+/// A parsed `slipway.toml`.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Find every directory holding a `Dockerfile` (default: only when no image is listed).
+    pub discover: bool,
+    pub autotest: bool,
+    pub ignore: PathSet,
+    pub global: PathSet,
+    pub tags: TagSettings,
+    pub rules: Vec<BuildRule>,
+    pub images: Vec<ImageConfig>,
+    image_rules: Vec<Vec<BuildRule>>,
+}
+
+impl Config {
+    /// Zero configuration: discover every Dockerfile, default tags.
+    pub fn zero() -> Self {
+        Self {
+            discover: true,
+            ..Self::default()
+        }
+    }
+
+    /// The build rules that apply to a listed image: its own, else the file's.
+    pub fn rules_for(&self, image: Option<&ImageConfig>) -> &[BuildRule] {
+        match image {
+            Some(i) if !self.image_rules[i.index].is_empty() => &self.image_rules[i.index],
+            _ => &self.rules,
+        }
+    }
+
+    /// Parses the file; every error names its line and key.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let raw: RawConfig = deserialize(text)?;
+        let err = |key: String, message: String| ConfigError {
+            line: line_of_key(text, &key),
+            key,
+            message,
+        };
+        let ignore = PathSet::new(&raw.ignore).map_err(|(i, m)| err(format!("ignore[{i}]"), m))?;
+        let global = PathSet::new(&raw.global).map_err(|(i, m)| err(format!("global[{i}]"), m))?;
+        let rules = raw
+            .rule
+            .iter()
+            .enumerate()
+            .map(|(i, r)| build_rule(r).map_err(|(k, m)| err(format!("rule[{i}].{k}"), m)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut images = Vec::new();
+        let mut image_rules = Vec::new();
+        for (i, im) in raw.image.iter().enumerate() {
+            let key = |k: &str| format!("image[{i}].{k}");
+            let context =
+                normalize_path(&im.context).map_err(|m| err(key("context"), m.to_string()))?;
+            let dockerfile = join(&context, im.dockerfile.as_deref().unwrap_or("Dockerfile"))
+                .map_err(|m| err(key("dockerfile"), m.to_string()))?;
+            if let Some(n) = &im.name {
+                crate::plan::names::check_repo_name(n).map_err(|m| err(key("name"), m))?;
+            }
+            if let Some(t) = &im.target
+                && !is_identifier(t)
+            {
+                return Err(err(
+                    key("target"),
+                    "must be a stage name: letters, digits, `.`, `_`, `-`".into(),
+                ));
+            }
+            for (a, _) in &im.build_args {
+                if !is_env_name(a) {
+                    return Err(err(
+                        format!("image[{i}].build_args.{a}"),
+                        "a build argument name holds only ASCII letters, digits and `_`, not starting with a digit".into(),
+                    ));
+                }
+            }
+            for (j, p) in im.platforms.iter().enumerate() {
+                if !is_platform(p) {
+                    return Err(err(
+                        format!("image[{i}].platforms[{j}]"),
+                        "must be `os/arch` or `os/arch/variant`, e.g. `linux/arm64`".into(),
+                    ));
+                }
+            }
+            if let Some(p) = &im.tag_prefix
+                && !is_identifier(p)
+            {
+                return Err(err(
+                    key("tag_prefix"),
+                    "may hold only letters, digits, `.`, `_`, `-`".into(),
+                ));
+            }
+            if let Some(s) = &im.schedule
+                && !is_schedule(s)
+            {
+                return Err(err(
+                    key("schedule"),
+                    "must be `rate(N unit)` or `cron(six fields)`, as EventBridge writes them"
+                        .into(),
+                ));
+            }
+            for (j, d) in im.deploy.iter().enumerate() {
+                if !is_identifier(d) {
+                    return Err(err(
+                        format!("image[{i}].deploy[{j}]"),
+                        "a deploy target name holds only letters, digits, `.`, `_`, `-`".into(),
+                    ));
+                }
+            }
+            let own = im
+                .rule
+                .iter()
+                .enumerate()
+                .map(|(j, r)| {
+                    build_rule(r).map_err(|(k, m)| err(format!("image[{i}].rule[{j}].{k}"), m))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            image_rules.push(own);
+            images.push(ImageConfig {
+                context,
+                dockerfile,
+                name: im.name.clone(),
+                build_args: im.build_args.clone(),
+                target: im.target.clone(),
+                platforms: im.platforms.clone(),
+                autotest: im.autotest,
+                tag_prefix: im.tag_prefix.clone(),
+                schedule: im.schedule.clone(),
+                deploy: im.deploy.clone(),
+                index: i,
+            });
+        }
+        let raw_tags = raw.tags;
+        Ok(Config {
+            discover: raw.discover.unwrap_or(raw.image.is_empty()),
+            autotest: raw.autotest,
+            ignore,
+            global,
+            tags: TagSettings {
+                sha: raw_tags.sha,
+                branch: raw_tags.branch,
+                semver: raw_tags.semver,
+                latest: raw_tags.latest,
+            },
+            rules,
+            images,
+            image_rules,
+        })
+    }
+}
+
+fn deserialize(text: &str) -> Result<RawConfig, ConfigError> {
+    let de = toml::Deserializer::parse(text).map_err(|e| syntax_error(text, &e, "."))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let mut key = path;
+        // serde names unknown and missing keys only in its message; put them in the key.
+        let msg = inner.message().to_string();
+        for prefix in ["unknown field `", "missing field `"] {
+            if let Some(rest) = msg.strip_prefix(prefix) {
+                let name = rest.split('`').next().unwrap_or_default();
+                key = if key == "." {
+                    name.to_string()
+                } else {
+                    format!("{key}.{name}")
+                };
+            }
+        }
+        let key = key.replace(".[", "[").replace("].", "].");
+        syntax_error(text, &inner, &key)
+    })
+}
+
+fn syntax_error(text: &str, e: &toml::de::Error, key: &str) -> ConfigError {
+    let line = match e.span() {
+        Some(span) => line_at(text, span.start),
+        None => line_of_key(text, key),
+    };
+    ConfigError {
+        line,
+        key: key.to_string(),
+        message: e.message().trim().to_string(),
+    }
+}
+
+fn line_at(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Best-effort line of a dotted key such as `image[1].platforms[0]`: the n-th `[[image]]`
+/// header, then the first line below it that assigns the last named key.
+fn line_of_key(text: &str, key: &str) -> usize {
+    let mut parts = key.split('.').map(|p| p.split('[').next().unwrap_or(p));
+    let first_seg = key.split('.').next().unwrap_or("");
+    let Some(first) = parts.next() else { return 0 };
+    let lines: Vec<&str> = text.lines().collect();
+    let mut start = 0;
+    let mut last = first;
+    if let Some(idx) = first_seg
+        .split_once('[')
+        .and_then(|(_, r)| r.trim_end_matches(']').parse::<usize>().ok())
+    {
+        let header = format!("[[{first}]]");
+        let mut seen = 0;
+        for (n, l) in lines.iter().enumerate() {
+            if l.trim() == header {
+                if seen == idx {
+                    start = n;
+                    break;
+                }
+                seen += 1;
+            }
+        }
+    }
+    for p in parts {
+        last = p;
+    }
+    for (n, l) in lines.iter().enumerate().skip(start) {
+        let t = l.trim_start();
+        if t.starts_with(last) && t[last.len()..].trim_start().starts_with('=') {
+            return n + 1;
+        }
+    }
+    if start > 0 { start + 1 } else { 0 }
+}
+
+fn build_rule(r: &RawRule) -> Result<BuildRule, (&'static str, String)> {
+    let source = match r.source.strip_prefix('/').and_then(|s| s.strip_suffix('/')) {
+        Some(re) if !re.is_empty() => RuleSource::Regex(
+            Regex::new(re).map_err(|e| ("source", format!("not a valid regex: {e}")))?,
+        ),
+        _ => {
+            if r.source.is_empty() {
+                return Err(("source", "may not be empty".into()));
+            }
+            RuleSource::Name(r.source.clone())
+        }
+    };
+    check_template(&r.tag).map_err(|m| ("tag", m))?;
+    Ok(BuildRule {
+        source_type: r.source_type,
+        source,
+        tag: r.tag.clone(),
+        autobuild: r.autobuild,
+    })
+}
+
+fn check_template(t: &str) -> Result<(), String> {
+    if t.is_empty() {
+        return Err("may not be empty".into());
+    }
+    let mut rest = t;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let close = after
+            .find('}')
+            .ok_or_else(|| "has a `{` without its `}`".to_string())?;
+        let var = &after[..close];
+        let ok = var == "sourceref"
+            || var == "sha"
+            || (var.len() == 2
+                && var.starts_with('\\')
+                && matches!(var.as_bytes()[1], b'1'..=b'9'));
+        if !ok {
+            return Err(format!(
+                "unknown placeholder `{{{var}}}` (known: {{sourceref}}, {{sha}}, {{\\1}}…{{\\9}})"
+            ));
+        }
+        rest = &after[close + 1..];
+    }
+    Ok(())
+}
+
+/// A set of gitignore-like globs: `*` stays in one path segment, `**` crosses them, and a pattern
+/// that names a directory covers everything below it.
+#[derive(Debug, Clone, Default)]
+pub struct PathSet {
+    globs: Vec<(String, GlobMatcher)>,
+}
+
+impl PathSet {
+    pub fn new<S: AsRef<str>>(patterns: &[S]) -> Result<Self, (usize, String)> {
+        let mut globs = Vec::new();
+        for (i, p) in patterns.iter().enumerate() {
+            let p = p.as_ref().trim_start_matches("./").trim_end_matches('/');
+            if p.is_empty() {
+                return Err((i, "may not be empty".into()));
+            }
+            let g = GlobBuilder::new(p.trim_start_matches('/'))
+                .literal_separator(true)
+                .build()
+                .map_err(|e| (i, format!("not a valid glob: {}", e.kind())))?;
+            globs.push((p.to_string(), g.compile_matcher()));
+        }
+        Ok(Self { globs })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.globs.is_empty()
+    }
+
+    /// The first pattern that covers `path` (the path itself or one of its directories).
+    pub fn matching(&self, path: &str) -> Option<&str> {
+        if self.globs.is_empty() {
+            return None;
+        }
+        let mut candidate = path;
+        loop {
+            if let Some((p, _)) = self.globs.iter().find(|(_, g)| g.is_match(candidate)) {
+                return Some(p);
+            }
+            match candidate.rfind('/') {
+                Some(i) => candidate = &candidate[..i],
+                None => return None,
+            }
+        }
+    }
+}
+
+/// Normalises a repository-relative path: no leading `./` or `/`, `..` resolved, never above
+/// the root. The root is `.`.
+pub fn normalize_path(p: &str) -> Result<String, &'static str> {
+    if p.chars().any(char::is_control) {
+        return Err("may not contain control characters");
+    }
+    let mut out: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                out.pop().ok_or("may not point above the repository root")?;
+            }
+            c => out.push(c),
+        }
+    }
+    Ok(if out.is_empty() {
+        ".".to_string()
+    } else {
+        out.join("/")
+    })
+}
+
+/// `rel` taken from directory `dir` (both repository-relative).
+pub fn join(dir: &str, rel: &str) -> Result<String, &'static str> {
+    if rel.starts_with('/') {
+        return normalize_path(rel);
+    }
+    if dir == "." {
+        normalize_path(rel)
+    } else {
+        normalize_path(&format!("{dir}/{rel}"))
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn is_env_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.as_bytes()[0].is_ascii_digit()
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn is_platform(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('/').collect();
+    (2..=3).contains(&parts.len())
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        })
+}
+
+fn is_schedule(s: &str) -> bool {
+    if let Some(inner) = s.strip_prefix("rate(").and_then(|r| r.strip_suffix(')')) {
+        let mut it = inner.split(' ');
+        let (Some(n), Some(unit), None) = (it.next(), it.next(), it.next()) else {
+            return false;
+        };
+        return n.parse::<u32>().is_ok_and(|n| n > 0)
+            && matches!(
+                unit,
+                "minute" | "minutes" | "hour" | "hours" | "day" | "days"
+            );
+    }
+    if let Some(inner) = s.strip_prefix("cron(").and_then(|r| r.strip_suffix(')')) {
+        let fields: Vec<&str> = inner.split(' ').collect();
+        return fields.len() == 6
+            && fields.iter().all(|f| {
+                !f.is_empty()
+                    && f.bytes().all(|b| {
+                        b.is_ascii_alphanumeric()
+                            || matches!(b, b'*' | b'?' | b',' | b'-' | b'/' | b'#')
+                    })
+            });
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_zero_configuration() {
+        let c = Config::parse("").unwrap();
+        assert!(c.discover);
+        assert!(c.images.is_empty());
+        assert_eq!(c.tags, TagSettings::default());
+    }
+
+    #[test]
+    fn full_file() {
+        let c = Config::parse(
+            r#"
+autotest = true
+ignore = ["docs", "**/*.md"]
+global = ["shared/"]
+
+[tags]
+latest = "default_branch"
+
+[[rule]]
+source_type = "tag"
+source = '/^release-([0-9.]+)$/'
+tag = 'rel-{\1}'
+
+[[image]]
+context = "services/web"
+dockerfile = "../docker/web.Dockerfile"
+name = "team/web"
+build_args = { VERSION = "1" }
+target = "prod"
+platforms = ["linux/amd64", "linux/arm64/v8"]
+schedule = "rate(7 days)"
+deploy = ["prod"]
+"#,
+        )
+        .unwrap();
+        assert!(!c.discover);
+        assert!(c.autotest);
+        assert_eq!(c.ignore.matching("docs/a/b.txt"), Some("docs"));
+        assert_eq!(c.ignore.matching("x/README.md"), Some("**/*.md"));
+        assert_eq!(c.global.matching("shared/lib.sh"), Some("shared"));
+        assert_eq!(c.global.matching("sharedx"), None);
+        assert_eq!(c.tags.latest, Latest::DefaultBranch);
+        let im = &c.images[0];
+        assert_eq!(im.context, "services/web");
+        assert_eq!(im.dockerfile, "services/docker/web.Dockerfile");
+        assert_eq!(im.schedule.as_deref(), Some("rate(7 days)"));
+        assert_eq!(im.deploy, vec!["prod"]);
+        assert_eq!(c.rules_for(Some(im)).len(), 1);
+    }
+
+    #[test]
+    fn errors_name_line_and_key() {
+        let e = Config::parse("autotest = true\n\n[[image]]\ncontext = \"a\"\nplatforms = [1]\n")
+            .unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_str()),
+            (5, "image[0].platforms[0]"),
+            "{e}"
+        );
+
+        let e = Config::parse("[[image]]\ncontext = \"a\"\ncontxt = \"b\"\n").unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (3, "image[0].contxt"), "{e}");
+
+        let e = Config::parse("[[image]]\nname = \"x\"\n").unwrap_err();
+        assert_eq!(e.key, "image[0].context", "{e}");
+
+        let e = Config::parse("a = = 1\n").unwrap_err();
+        assert_eq!(e.line, 1);
+
+        let e = Config::parse(
+            "[[image]]\ncontext = \"a\"\n[[image]]\ncontext = \"b\"\nplatforms = [\"linux\"]\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_str()),
+            (5, "image[1].platforms[0]"),
+            "{e}"
+        );
+
+        let e = Config::parse("[[rule]]\nsource_type = \"tag\"\nsource = \"/([/\"\ntag = \"x\"\n")
+            .unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (3, "rule[0].source"), "{e}");
+
+        let e =
+            Config::parse("[[rule]]\nsource_type = \"tag\"\nsource = \"v1\"\ntag = \"{\\\\0}\"\n")
+                .unwrap_err();
+        assert_eq!(e.key, "rule[0].tag", "{e}");
+
+        let e = Config::parse("[[image]]\ncontext = \"../..\"\n").unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (2, "image[0].context"), "{e}");
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(normalize_path("./a//b/../c/").unwrap(), "a/c");
+        assert_eq!(normalize_path("").unwrap(), ".");
+        assert!(normalize_path("../x").is_err());
+        assert_eq!(join(".", "Dockerfile").unwrap(), "Dockerfile");
+        assert_eq!(join("a/b", "../Dockerfile").unwrap(), "a/Dockerfile");
+    }
+
+    #[test]
+    fn schedules() {
+        assert!(is_schedule("rate(1 day)"));
+        assert!(is_schedule("cron(0 4 ? * MON *)"));
+        assert!(!is_schedule("rate(x days)"));
+        assert!(!is_schedule("cron(0 4 * *)"));
+    }
+}
