@@ -1,6 +1,8 @@
 //! AWS adapters. Each wraps one SDK client behind a trait that `slipway-core` (or a Lambda's
 //! handler) defines, so the logic is tested without AWS and the adapters against moto.
 
+pub mod cleanup;
 pub mod logging;
+pub mod sns;
 pub mod sqs;
 pub mod ssm;
