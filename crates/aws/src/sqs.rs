@@ -28,7 +28,7 @@ impl SqsJobQueue {
 
 impl JobQueue for SqsJobQueue {
     async fn enqueue(&self, job: &Job) -> Result<Enqueued, QueueError> {
-        let body = serde_json::to_string(job).map_err(|e| QueueError(e.to_string()))?;
+        let body = slipway_core::job::to_json(job);
         let mut send = self
             .client
             .send_message()

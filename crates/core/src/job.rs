@@ -91,3 +91,13 @@ impl Job {
         self.repository.to_ascii_lowercase()
     }
 }
+
+/// The job as the queue carries it.
+pub fn to_json(job: &Job) -> String {
+    serde_json::to_string(job).expect("a job always serializes")
+}
+
+/// A job read off the queue.
+pub fn from_json(s: &str) -> Result<Job, serde_json::Error> {
+    serde_json::from_str(s)
+}
