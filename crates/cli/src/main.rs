@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod agent;
 mod build;
 mod deliver;
+pub mod git;
 mod plan;
 mod replay;
 mod serve;
