@@ -223,6 +223,15 @@ fn a_list_with_a_wildcard_or_an_unexplained_extra_is_refused() {
 
 const SSM_ARN_PREFIX: &str = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter";
 
+/// A grant on an SSM path the user configures as a template parameter (`...parameter${XPath}/*`):
+/// the code reads parameter names from configuration under it.
+fn ssm_path_grant(t: &Template, r: &Value) -> bool {
+    template::sub_text(r)
+        .and_then(|s| s.strip_prefix(&format!("{SSM_ARN_PREFIX}${{")))
+        .and_then(|s| s.strip_suffix("}/*"))
+        .is_some_and(|p| p.ends_with("Path") && t.is_parameter(p))
+}
+
 /// The IAM service prefix that acts on a resource type.
 fn service_of(resource_type: &str) -> Option<&'static str> {
     match resource_type {
@@ -283,7 +292,8 @@ fn every_parameter_queue_topic_and_project_a_function_is_handed_is_granted_to_it
                             t.is_parameter(p)
                                 && template::sub_text(&r) == Some(&format!("{SSM_ARN_PREFIX}${{{p}}}"))
                         }))
-                }) || [
+                }) || ssm_path_grant(&t, &r)
+                    || [
                     &function["Properties"]["LoggingConfig"]["LogGroup"],
                     &function["Properties"]["DeadLetterConfig"]["TargetArn"],
                 ]
