@@ -134,10 +134,14 @@ impl GitRepo {
     /// Clones `url` into `dir` (which must not exist or be empty), without checking out.
     pub async fn clone_into(url: &str, dir: impl AsRef<Path>) -> Result<Self, GitError> {
         if url.starts_with('-') {
-            return Err(GitError::Invalid("a clone URL may not start with `-`".into()));
+            return Err(GitError::Invalid(
+                "a clone URL may not start with `-`".into(),
+            ));
         }
         let dir = dir.as_ref();
-        let d = dir.to_str().ok_or_else(|| GitError::Invalid("the work directory must be UTF-8".into()))?;
+        let d = dir
+            .to_str()
+            .ok_or_else(|| GitError::Invalid("the work directory must be UTF-8".into()))?;
         let args = ["clone", "--quiet", "--no-checkout", "--", url, d];
         let out = run(None, &args).await?;
         if !out.ok {
@@ -193,7 +197,13 @@ impl GitRepo {
         let spec = format!("{rev}^{{commit}}");
         let out = run(
             Some(&self.dir),
-            &["rev-parse", "--verify", "--quiet", "--end-of-options", &spec],
+            &[
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                "--end-of-options",
+                &spec,
+            ],
         )
         .await?;
         Ok(out
@@ -237,7 +247,9 @@ impl RepoSource for GitRepo {
 
     async fn tree(&self, commit: &str) -> Result<Vec<String>, SourceError> {
         check_rev(commit)?;
-        let out = self.git(&["ls-tree", "-r", "-z", "--end-of-options", commit]).await?;
+        let out = self
+            .git(&["ls-tree", "-r", "-z", "--end-of-options", commit])
+            .await?;
         // `<mode> <type> <object>\t<path>`: files and symlinks are blobs; submodules are commits.
         Ok(split_z(&out)
             .filter_map(|entry| {
@@ -276,7 +288,15 @@ impl RepoSource for GitRepo {
         }
         // Renames are listed as a removal and an addition: both sides are changed paths.
         let out = self
-            .git(&["diff", "--name-only", "-z", "--no-renames", "--end-of-options", base, head])
+            .git(&[
+                "diff",
+                "--name-only",
+                "-z",
+                "--no-renames",
+                "--end-of-options",
+                base,
+                head,
+            ])
             .await?;
         let mut paths: Vec<String> = split_z(&out).collect();
         paths.sort();
@@ -301,7 +321,9 @@ impl RepoSource for GitRepo {
             .await
             .map_err(SourceError::from)?;
         if out.ok {
-            Ok(Some(String::from_utf8_lossy(&out.stdout).trim().to_string()))
+            Ok(Some(
+                String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            ))
         } else if out.code == Some(1) {
             Ok(None)
         } else {

@@ -68,7 +68,10 @@ pub async fn run(args: Args) -> Result<ExitCode, CliError> {
         Ok(ExitCode::SUCCESS)
     } else {
         for p in &plan.errors {
-            eprintln!("slipway plan: `{}` is not built: {} [{}]", p.context, p.message, p.code);
+            eprintln!(
+                "slipway plan: `{}` is not built: {} [{}]",
+                p.context, p.message, p.code
+            );
         }
         Ok(ExitCode::from(2))
     }
@@ -177,7 +180,11 @@ async fn repository_name(repo: &GitRepo) -> String {
 
 /// The repository's owner, lowercased, as Docker Hub namespaces are.
 fn default_namespace(repository: &str) -> String {
-    let owner = repository.split('/').next().unwrap_or_default().to_lowercase();
+    let owner = repository
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_lowercase();
     if slipway_core::plan::names::check_namespace(&owner).is_ok() {
         owner
     } else {

@@ -342,6 +342,9 @@ fn deserialize(text: &str) -> Result<RawConfig, ConfigError> {
         for prefix in ["unknown field `", "missing field `"] {
             if let Some(rest) = msg.strip_prefix(prefix) {
                 let name = rest.split('`').next().unwrap_or_default();
+                if key == name || key.ends_with(&format!(".{name}")) {
+                    continue;
+                }
                 key = if key == "." {
                     name.to_string()
                 } else {

@@ -66,6 +66,9 @@ pub fn check_namespace(ns: &str) -> Result<(), String> {
     if ns.is_empty() {
         return Err("the image namespace may not be empty".into());
     }
+    if ns.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err("must be lowercase".into());
+    }
     let mut parts = ns.split('/');
     let first = parts.next().unwrap_or_default();
     let rest: Vec<&str> = if looks_like_domain(first) {
