@@ -1,0 +1,220 @@
+//! Scheduled rebuilds through the real jobs queue: the constant message an EventBridge schedule
+//! puts on the FIFO queue (moto's SQS) comes back off the queue and becomes the job at the head
+//! of a real git repository's default branch (resolved with `git rev-parse`).
+
+use std::path::Path;
+use std::process::Command;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use slipway_aws::sqs::SqsJobQueue;
+use slipway_core::listener::JobQueue;
+use slipway_core::schedule::{QueueMessage, ScheduledRebuild, parse_queue_message, rebuild_job};
+use slipway_core::{Job, Trigger};
+
+fn moto_url() -> String {
+    std::env::var("SLIPWAY_TEST_MOTO_URL").expect(
+        "SLIPWAY_TEST_MOTO_URL is not set: start the services with `source tests/services.sh start`",
+    )
+}
+
+async fn sqs() -> aws_sdk_sqs::Client {
+    let url = moto_url();
+    let probe = std::net::TcpStream::connect(url.trim_start_matches("http://"));
+    assert!(
+        probe.is_ok(),
+        "moto server at {url} is unreachable: {probe:?}"
+    );
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .load()
+        .await;
+    aws_sdk_sqs::Client::new(&aws)
+}
+
+/// git with argv, no user or system configuration, a fixed identity.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=slipway test",
+            "-c",
+            "user.email=test@slipway.invalid",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A repository whose default branch is `trunk` (two commits) with a `feature` branch one commit
+/// ahead.
+fn repository(dir: &Path) {
+    git(dir, &["init", "-q", "-b", "trunk"]);
+    std::fs::create_dir_all(dir.join("base")).unwrap();
+    std::fs::write(dir.join("base/Dockerfile"), "FROM scratch\n").unwrap();
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "base image"]);
+    std::fs::write(
+        dir.join("slipway.toml"),
+        "[images.base]\nschedule = \"cron(0 3 ? * MON *)\"\n",
+    )
+    .unwrap();
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "schedule it"]);
+    git(dir, &["checkout", "-q", "-b", "feature"]);
+    std::fs::write(dir.join("base/extra"), "x\n").unwrap();
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "feature work"]);
+    git(dir, &["checkout", "-q", "trunk"]);
+}
+
+async fn receive_all(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
+    let mut bodies = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .unwrap();
+        let msgs = out.messages.unwrap_or_default();
+        if msgs.is_empty() {
+            return bodies;
+        }
+        for m in msgs {
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+            bodies.push(m.body.unwrap());
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_scheduled_rebuild_off_the_queue_becomes_the_job_at_the_default_branch_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("images");
+    std::fs::create_dir(&repo).unwrap();
+    repository(&repo);
+    let clone_url = format!("file://{}", repo.display());
+
+    // The FIFO jobs queue, with content-based deduplication as EventBridge targets need it.
+    let sqs = sqs().await;
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("slipway-jobs-{}.fifo", uuid_like()))
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .attributes(QueueAttributeName::ContentBasedDeduplication, "true")
+        .send()
+        .await
+        .expect("create queue on moto")
+        .queue_url
+        .unwrap();
+
+    // What two schedule rules put on the queue, as constant JSON (group id = repository).
+    let named = format!(
+        r#"{{"kind":"scheduled_rebuild","schedule":"weekly-base","repository":"acme/images","clone_url":"{clone_url}","images":["acme/base"]}}"#
+    );
+    let all_on_feature = format!(
+        r#"{{"kind":"scheduled_rebuild","schedule":"nightly","repository":"acme/images","clone_url":"{clone_url}","branch":"feature"}}"#
+    );
+    for body in [&named, &all_on_feature] {
+        sqs.send_message()
+            .queue_url(&queue)
+            .message_group_id("acme/images")
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    // The consumer's side: each message resolved against the repository itself.
+    let default_branch = git(&repo, &["symbolic-ref", "--short", "HEAD"]);
+    assert_eq!(default_branch, "trunk");
+    let mut jobs: Vec<Job> = Vec::new();
+    for body in receive_all(&sqs, &queue).await {
+        let QueueMessage::ScheduledRebuild(msg) = parse_queue_message(&body).unwrap() else {
+            panic!("expected a scheduled rebuild: {body}");
+        };
+        let branch = msg.branch(&default_branch).to_string();
+        let head = git(&repo, &["rev-parse", &format!("refs/heads/{branch}")]);
+        jobs.push(rebuild_job(&msg, &default_branch, &head).unwrap());
+    }
+    assert_eq!(jobs.len(), 2, "both messages came back, in order");
+
+    let trunk_head = git(&repo, &["rev-parse", "trunk"]);
+    let feature_head = git(&repo, &["rev-parse", "feature"]);
+    assert_ne!(trunk_head, feature_head);
+
+    let weekly = &jobs[0];
+    assert_eq!(
+        weekly.trigger,
+        Trigger::Schedule {
+            name: "weekly-base".into()
+        }
+    );
+    assert_eq!(weekly.repository, "acme/images");
+    assert_eq!(weekly.clone_url, clone_url);
+    assert_eq!(weekly.default_branch, "trunk");
+    assert_eq!(weekly.git_ref, "refs/heads/trunk");
+    assert_eq!(weekly.commit, trunk_head);
+    assert_eq!(weekly.before, trunk_head);
+    assert_eq!(weekly.after, trunk_head);
+    assert_eq!(weekly.images, vec!["acme/base"]);
+    assert!(weekly.changes_incomplete.is_none() && weekly.changed_paths.is_empty());
+    assert_eq!(
+        weekly.id,
+        format!("schedule-weekly-base-{}", &trunk_head[..12])
+    );
+
+    let nightly = &jobs[1];
+    assert_eq!(nightly.git_ref, "refs/heads/feature");
+    assert_eq!(nightly.commit, feature_head);
+    assert!(nightly.images.is_empty(), "every scheduled image");
+
+    // The job goes on the same queue like any other and comes back as a job.
+    let q = SqsJobQueue::new(sqs.clone(), queue.clone());
+    q.enqueue(weekly).await.unwrap();
+    let bodies = receive_all(&sqs, &queue).await;
+    assert_eq!(bodies.len(), 1);
+    let QueueMessage::Job(back) = parse_queue_message(&bodies[0]).unwrap() else {
+        panic!("expected a job");
+    };
+    assert_eq!(*back, *weekly);
+
+    // A malformed schedule message is refused with the field named, not turned into a job.
+    let bad = ScheduledRebuild {
+        clone_url: "https://user:pw@github.com/acme/images.git".into(),
+        ..ScheduledRebuild::new("x", "acme/images", "https://github.com/acme/images.git")
+    };
+    let err = parse_queue_message(&serde_json::to_string(&bad).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("clone_url"), "{err}");
+}
+
+fn uuid_like() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    format!("{}-{}", t.as_nanos(), std::process::id())
+}
