@@ -232,12 +232,13 @@ pub async fn plan_job<S: RepoSource>(
                     .resolve(&format!("refs/heads/{}", job.default_branch))
                     .await
                 {
-                    Ok(head) => match source.merge_base(&head, &commit).await? {
-                        Some(mb) => Ok(mb),
-                        None => Err(format!(
+                    Ok(head) => match source.merge_base(&head, &commit).await {
+                        Ok(Some(mb)) => Ok(mb),
+                        Ok(None) | Err(SourceError::NotFound(_)) => Err(format!(
                             "a new branch that shares no history with `{}`",
                             job.default_branch
                         )),
+                        Err(e) => return Err(e.into()),
                     },
                     Err(SourceError::NotFound(_)) => Err(format!(
                         "a new branch, and the default branch `{}` was not found",
