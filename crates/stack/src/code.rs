@@ -192,8 +192,8 @@ fn rust_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
 /// The `crates/aws` modules the given files use, and the modules those use in turn.
 fn aws_modules(root: &Path, files: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let aws_src = root.join("crates/aws/src");
-    let use_re = Regex::new(r"slipway_aws\s*::\s*(\{[^}]*\}|[A-Za-z_][A-Za-z0-9_]*)")
-        .expect("valid regex");
+    let use_re =
+        Regex::new(r"slipway_aws\s*::\s*(\{[^}]*\}|[A-Za-z_][A-Za-z0-9_]*)").expect("valid regex");
     let inner_re = Regex::new(r"\b(?:crate|super)\s*::\s*(\{[^}]*\}|[A-Za-z_][A-Za-z0-9_]*)")
         .expect("valid regex");
     let mut wanted: Vec<String> = Vec::new();
@@ -266,7 +266,10 @@ mod tests {
 
     #[test]
     fn comments_are_cut_but_strings_kept() {
-        assert_eq!(strip_comment("a.publish() // .start_build()"), "a.publish() ");
+        assert_eq!(
+            strip_comment("a.publish() // .start_build()"),
+            "a.publish() "
+        );
         assert_eq!(
             strip_comment(r#"let u = "https://x"; // c"#),
             r#"let u = "https://x"; "#

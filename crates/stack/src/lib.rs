@@ -127,7 +127,11 @@ pub fn parse_action_list(text: &str) -> Result<Vec<ListedAction>, String> {
 pub fn unlisted_calls(scan: &code::Scan, list: &[ListedAction], list_path: &Path) -> Vec<String> {
     scan.calls
         .iter()
-        .filter(|c| !c.actions.iter().all(|a| list.iter().any(|l| &l.action == a)))
+        .filter(|c| {
+            !c.actions
+                .iter()
+                .all(|a| list.iter().any(|l| &l.action == a))
+        })
         .map(|c| {
             format!(
                 "{} calls .{}() which needs {}, not listed in {}",

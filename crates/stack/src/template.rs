@@ -143,7 +143,8 @@ pub fn sub_text(v: &Value) -> Option<&str> {
 pub fn mentions(v: &Value, id: &str) -> bool {
     reference(v) == Some(id)
         || getatt(v).is_some_and(|(r, _)| r == id)
-        || sub_text(v).is_some_and(|s| s.contains(&format!("${{{id}}}")) || s.contains(&format!("${{{id}.")))
+        || sub_text(v)
+            .is_some_and(|s| s.contains(&format!("${{{id}}}")) || s.contains(&format!("${{{id}.")))
 }
 
 fn long_form(v: serde_norway::Value) -> Result<Value, String> {
@@ -153,12 +154,9 @@ fn long_form(v: serde_norway::Value) -> Result<Value, String> {
         Y::Bool(b) => Value::Bool(b),
         Y::Number(n) => serde_json::to_value(&n).map_err(|e| e.to_string())?,
         Y::String(s) => Value::String(s),
-        Y::Sequence(items) => Value::Array(
-            items
-                .into_iter()
-                .map(long_form)
-                .collect::<Result<_, _>>()?,
-        ),
+        Y::Sequence(items) => {
+            Value::Array(items.into_iter().map(long_form).collect::<Result<_, _>>()?)
+        }
         Y::Mapping(m) => {
             let mut out = Map::new();
             for (k, v) in m {

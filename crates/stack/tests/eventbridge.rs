@@ -28,7 +28,11 @@ fn resolve(v: &Value, refs: &[(&str, &str)]) -> Value {
         };
     }
     match v {
-        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), resolve(x, refs))).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| (k.clone(), resolve(x, refs)))
+                .collect(),
+        ),
         Value::Array(a) => Value::Array(a.iter().map(|x| resolve(x, refs)).collect()),
         other => other.clone(),
     }
@@ -71,12 +75,21 @@ async fn moto() -> Moto {
 impl Moto {
     async fn bus(&self, name: &str) -> String {
         let bus = format!("{name}-{}", self.unique);
-        self.events.create_event_bus().name(&bus).send().await.unwrap();
+        self.events
+            .create_event_bus()
+            .name(&bus)
+            .send()
+            .await
+            .unwrap();
         bus
     }
 
     /// A queue with the given attributes; returns (url, arn).
-    async fn queue(&self, name: &str, attributes: &[(QueueAttributeName, String)]) -> (String, String) {
+    async fn queue(
+        &self,
+        name: &str,
+        attributes: &[(QueueAttributeName, String)],
+    ) -> (String, String) {
         let mut req = self.sqs.create_queue().queue_name(name);
         for (k, v) in attributes {
             req = req.attributes(k.clone(), v);
@@ -132,7 +145,13 @@ impl Moto {
                     .collect(),
             ))
             .build();
-        let out = self.events.put_events().entries(entry).send().await.unwrap();
+        let out = self
+            .events
+            .put_events()
+            .entries(entry)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(out.failed_entry_count, 0, "{out:?}");
     }
 
@@ -145,7 +164,9 @@ impl Moto {
                 .receive_message()
                 .queue_url(url)
                 .max_number_of_messages(10)
-                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
+                .message_system_attribute_names(
+                    aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId,
+                )
                 .send()
                 .await
                 .unwrap();
@@ -173,7 +194,9 @@ impl Moto {
 }
 
 fn fixture(name: &str) -> Value {
-    let path = workspace_root().join("crates/stack/tests/fixtures").join(name);
+    let path = workspace_root()
+        .join("crates/stack/tests/fixtures")
+        .join(name);
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
@@ -188,7 +211,11 @@ fn build_event(project: &str, status: &str, detail_type: &str) -> Value {
 /// The notifier rule's pattern, resolved for stack `slipway` (project name = stack name).
 fn build_state_pattern(t: &Template) -> Value {
     let project_name = &t.resource("BuildProject")["Properties"]["Name"];
-    assert_eq!(reference(project_name), Some("AWS::StackName"), "project name");
+    assert_eq!(
+        reference(project_name),
+        Some("AWS::StackName"),
+        "project name"
+    );
     resolve(
         &t.resource("BuildStateRule")["Properties"]["EventPattern"],
         &[("BuildProject", STACK)],
@@ -202,14 +229,23 @@ async fn the_build_state_rule_takes_slipways_codebuild_state_changes_and_nothing
     let bus = m.bus("slipway-builds").await;
     let (url, arn) = m.queue(&format!("notifier-{}", m.unique), &[]).await;
     let rule = format!("build-state-{}", m.unique);
-    m.rule(&bus, &rule, &build_state_pattern(&t), Target::builder().id("notifier").arn(arn).build().unwrap())
-        .await;
+    m.rule(
+        &bus,
+        &rule,
+        &build_state_pattern(&t),
+        Target::builder().id("notifier").arn(arn).build().unwrap(),
+    )
+    .await;
 
     for event in [
         build_event(STACK, "SUCCEEDED", "CodeBuild Build State Change"),
         build_event(STACK, "IN_PROGRESS", "CodeBuild Build State Change"),
         build_event(STACK, "FAILED", "CodeBuild Build State Change"),
-        build_event("someone-elses-project", "SUCCEEDED", "CodeBuild Build State Change"),
+        build_event(
+            "someone-elses-project",
+            "SUCCEEDED",
+            "CodeBuild Build State Change",
+        ),
         build_event(STACK, "SUCCEEDED", "CodeBuild Build Phase Change"),
         fixture("scheduled-event.json"),
     ] {
@@ -263,7 +299,10 @@ async fn a_scheduled_rebuild_reaches_the_fifo_jobs_queue_in_the_repositorys_grou
         &t.resource("RebuildRule")["Properties"]["Targets"][0],
         &[("RebuildRepository", "acme/images")],
     );
-    let group = target["SqsParameters"]["MessageGroupId"].as_str().unwrap().to_string();
+    let group = target["SqsParameters"]["MessageGroupId"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // What EventBridge delivers for a schedule rule: source aws.events, detail-type Scheduled Event.
     let schedule_pattern = json!({"source": ["aws.events"], "detail-type": ["Scheduled Event"]});
     m.rule(
@@ -282,18 +321,30 @@ async fn a_scheduled_rebuild_reaches_the_fifo_jobs_queue_in_the_repositorys_grou
         &bus,
         &format!("build-state-{}", m.unique),
         &build_state_pattern(&t),
-        Target::builder().id("notifier").arn(notifier_arn).build().unwrap(),
+        Target::builder()
+            .id("notifier")
+            .arn(notifier_arn)
+            .build()
+            .unwrap(),
     )
     .await;
 
     m.put(&bus, &fixture("scheduled-event.json")).await;
-    m.put(&bus, &build_event(STACK, "SUCCEEDED", "CodeBuild Build State Change")).await;
+    m.put(
+        &bus,
+        &build_event(STACK, "SUCCEEDED", "CodeBuild Build State Change"),
+    )
+    .await;
 
     let jobs = m.drain(&jobs_url).await;
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     assert_eq!(jobs[0].0["detail-type"], "Scheduled Event");
     assert_eq!(jobs[0].1.as_deref(), Some("acme/images"));
     let notified = m.drain(&notifier_url).await;
-    assert_eq!(notified.len(), 1, "the scheduled event must not reach the notifier: {notified:?}");
+    assert_eq!(
+        notified.len(),
+        1,
+        "the scheduled event must not reach the notifier: {notified:?}"
+    );
     assert_eq!(notified[0].0["source"], "aws.codebuild");
 }

@@ -6,7 +6,9 @@
 use serde_json::Value;
 use slipway_stack::code::scan_function;
 use slipway_stack::template::{self, Template, actions, mentions, reference, resources};
-use slipway_stack::{FUNCTIONS, read_action_list, uncalled_actions, unlisted_calls, workspace_root};
+use slipway_stack::{
+    FUNCTIONS, read_action_list, uncalled_actions, unlisted_calls, workspace_root,
+};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -38,9 +40,15 @@ fn no_statement_grants_a_wildcard_action_or_uses_not_action() {
     let t = template();
     let mut statements = Vec::new();
     all_statements(&t.json, &mut statements);
-    assert!(statements.len() > 10, "the template's policies were not found");
+    assert!(
+        statements.len() > 10,
+        "the template's policies were not found"
+    );
     for s in &statements {
-        assert!(s.get("NotAction").is_none(), "NotAction grants everything else: {s}");
+        assert!(
+            s.get("NotAction").is_none(),
+            "NotAction grants everything else: {s}"
+        );
         for a in actions(s) {
             assert!(!a.contains('*'), "wildcard action {a} in {s}");
         }
@@ -83,7 +91,10 @@ fn a_star_resource_is_only_for_actions_without_resource_permissions_and_is_comme
             commented += 1;
         }
     }
-    assert_eq!(stars, commented, "a `*` resource written in a form this test cannot see");
+    assert_eq!(
+        stars, commented,
+        "a `*` resource written in a form this test cannot see"
+    );
 }
 
 #[test]
@@ -147,8 +158,14 @@ fn the_scanner_sees_the_listeners_calls_through_the_aws_crate() {
             .file
             .clone()
     };
-    assert_eq!(by_action("sqs:SendMessage"), Path::new("crates/aws/src/sqs.rs"));
-    assert_eq!(by_action("ssm:GetParameter"), Path::new("crates/aws/src/ssm.rs"));
+    assert_eq!(
+        by_action("sqs:SendMessage"),
+        Path::new("crates/aws/src/sqs.rs")
+    );
+    assert_eq!(
+        by_action("ssm:GetParameter"),
+        Path::new("crates/aws/src/ssm.rs")
+    );
     // Modules the listener does not use are not read: their calls are not its calls.
     assert!(
         !scan.files.iter().any(|f| f.ends_with("cleanup.rs")),
@@ -190,7 +207,9 @@ fn adding_an_sdk_call_without_its_action_fails_the_check() {
     let problems = unlisted_calls(&scan, &list, Path::new("crates/fake/iam-actions.txt"));
     assert_eq!(
         problems,
-        ["crates/aws/src/notify.rs:6 calls .publish() which needs sns:Publish, not listed in crates/fake/iam-actions.txt"]
+        [
+            "crates/aws/src/notify.rs:6 calls .publish() which needs sns:Publish, not listed in crates/fake/iam-actions.txt"
+        ]
     );
     // Test code and comments are not calls; the env var is seen.
     assert_eq!(scan.actions(), BTreeSet::from(["sns:Publish".to_string()]));
@@ -205,7 +224,8 @@ fn adding_an_sdk_call_without_its_action_fails_the_check() {
 
 #[test]
 fn a_listed_action_nothing_calls_is_reported_unless_the_platform_needs_it() {
-    let ws = fake_workspace("sns:Publish\nsqs:SendMessage\nlogs:PutLogEvents platform: Lambda logs\n");
+    let ws =
+        fake_workspace("sns:Publish\nsqs:SendMessage\nlogs:PutLogEvents platform: Lambda logs\n");
     let scan = scan_function(ws.path(), "fake").unwrap();
     let list = read_action_list(&ws.path().join("crates/fake/iam-actions.txt")).unwrap();
     let problems = uncalled_actions(&scan, &list, Path::new("crates/fake/iam-actions.txt"));
@@ -258,13 +278,22 @@ fn every_parameter_queue_topic_and_project_a_function_is_handed_is_granted_to_it
                 continue;
             };
             if name.ends_with("_PARAM") {
-                assert!(t.is_parameter(target), "{name} must name a template parameter");
+                assert!(
+                    t.is_parameter(target),
+                    "{name} must name a template parameter"
+                );
                 let arn = format!("{SSM_ARN_PREFIX}${{{target}}}");
                 let granted = statements.iter().any(|s| {
                     actions(s).iter().any(|a| a.starts_with("ssm:GetParameter"))
-                        && resources(s).iter().any(|r| template::sub_text(r) == Some(&arn))
+                        && resources(s)
+                            .iter()
+                            .any(|r| template::sub_text(r) == Some(&arn))
                 });
-                assert!(granted, "{}: {name} names SSM parameter ${{{target}}}, which its role may not read ({arn})", f.logical_id);
+                assert!(
+                    granted,
+                    "{}: {name} names SSM parameter ${{{target}}}, which its role may not read ({arn})",
+                    f.logical_id
+                );
                 checked += 1;
             } else if let Some(service) = t.json["Resources"]
                 .get(target)
@@ -272,10 +301,16 @@ fn every_parameter_queue_topic_and_project_a_function_is_handed_is_granted_to_it
                 .and_then(service_of)
             {
                 let granted = statements.iter().any(|s| {
-                    actions(s).iter().any(|a| a.starts_with(&format!("{service}:")))
+                    actions(s)
+                        .iter()
+                        .any(|a| a.starts_with(&format!("{service}:")))
                         && resources(s).iter().any(|r| mentions(r, target))
                 });
-                assert!(granted, "{}: {name} hands it {target}, but its role has no {service} grant on it", f.logical_id);
+                assert!(
+                    granted,
+                    "{}: {name} hands it {target}, but its role has no {service} grant on it",
+                    f.logical_id
+                );
                 checked += 1;
             }
         }
@@ -290,25 +325,36 @@ fn every_parameter_queue_topic_and_project_a_function_is_handed_is_granted_to_it
                     reference(v).is_some_and(|id| mentions(&r, id))
                         || (reference(v).is_some_and(|p| {
                             t.is_parameter(p)
-                                && template::sub_text(&r) == Some(&format!("{SSM_ARN_PREFIX}${{{p}}}"))
+                                && template::sub_text(&r)
+                                    == Some(&format!("{SSM_ARN_PREFIX}${{{p}}}"))
                         }))
                 }) || ssm_path_grant(&t, &r)
                     || [
-                    &function["Properties"]["LoggingConfig"]["LogGroup"],
-                    &function["Properties"]["DeadLetterConfig"]["TargetArn"],
-                ]
-                .iter()
-                .any(|v| {
-                    reference(v).or(template::getatt(v).map(|(id, _)| id))
-                        .is_some_and(|id| mentions(&r, id))
-                }) || t.resources_of_type("AWS::Lambda::EventSourceMapping").any(|(_, m)| {
-                    reference(&m["Properties"]["FunctionName"]) == Some(f.logical_id)
-                        && template::getatt(&m["Properties"]["EventSourceArn"])
-                            .is_some_and(|(q, _)| mentions(&r, q))
-                });
-                assert!(handed, "{}: its role grants {r}, which the function is never handed", f.logical_id);
+                        &function["Properties"]["LoggingConfig"]["LogGroup"],
+                        &function["Properties"]["DeadLetterConfig"]["TargetArn"],
+                    ]
+                    .iter()
+                    .any(|v| {
+                        reference(v)
+                            .or(template::getatt(v).map(|(id, _)| id))
+                            .is_some_and(|id| mentions(&r, id))
+                    })
+                    || t.resources_of_type("AWS::Lambda::EventSourceMapping")
+                        .any(|(_, m)| {
+                            reference(&m["Properties"]["FunctionName"]) == Some(f.logical_id)
+                                && template::getatt(&m["Properties"]["EventSourceArn"])
+                                    .is_some_and(|(q, _)| mentions(&r, q))
+                        });
+                assert!(
+                    handed,
+                    "{}: its role grants {r}, which the function is never handed",
+                    f.logical_id
+                );
             }
         }
     }
-    assert!(checked >= 8, "only {checked} environment references were checked");
+    assert!(
+        checked >= 8,
+        "only {checked} environment references were checked"
+    );
 }

@@ -35,13 +35,22 @@ fn deploy_without_bucket_or_credentials_fails_in_under_a_second_saying_what_to_s
     assert!(took < Duration::from_secs(1), "took {took:?}");
     assert!(err.contains("BUCKET is not set"), "{err}");
     assert!(err.contains("no AWS credentials"), "{err}");
-    assert!(err.contains("AWS_PROFILE") && err.contains("AWS_ACCESS_KEY_ID"), "{err}");
+    assert!(
+        err.contains("AWS_PROFILE") && err.contains("AWS_ACCESS_KEY_ID"),
+        "{err}"
+    );
     assert!(err.contains("no AWS region"), "{err}");
     // Nothing slow started: no cargo, no aws.
-    assert!(!err.contains("Compiling") && !err.contains("cargo"), "{err}");
+    assert!(
+        !err.contains("Compiling") && !err.contains("cargo"),
+        "{err}"
+    );
 
     // With a bucket but no credentials, only the credentials are missing.
-    let (out, took) = make(&["deploy", "BUCKET=my-artifacts"], &[("AWS_REGION", "eu-west-1")]);
+    let (out, took) = make(
+        &["deploy", "BUCKET=my-artifacts"],
+        &[("AWS_REGION", "eu-west-1")],
+    );
     let err = stderr(&out);
     assert!(!out.status.success());
     assert!(took < Duration::from_secs(1), "took {took:?}");
@@ -92,8 +101,12 @@ fn dry_run_deploy_shows_the_exact_aws_commands_with_quoted_values() {
         "aws cloudformation deploy --template-file target/slipway.packaged.yml --stack-name 'images' --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset --parameter-overrides 'Repositories=acme/*' 'ImageNamespace=docker.io/acme' 'WebhookSecretParameter=/slipway/webhook-secret' 'Branches=$default,release/*' 'NotificationEmail=ops@example.com'"
     );
     // The zips are built before they are packaged.
-    let build = lines.iter().position(|l| l.contains("lambda build --release --arm64 --output-format zip"));
-    let package = lines.iter().position(|l| l.starts_with("aws cloudformation package"));
+    let build = lines
+        .iter()
+        .position(|l| l.contains("lambda build --release --arm64 --output-format zip"));
+    let package = lines
+        .iter()
+        .position(|l| l.starts_with("aws cloudformation package"));
     assert!(build.is_some() && build < package, "{text}");
 }
 
@@ -101,10 +114,21 @@ fn dry_run_deploy_shows_the_exact_aws_commands_with_quoted_values() {
 fn logs_needs_a_known_function_and_help_lists_the_variables() {
     let env = [("AWS_PROFILE", "p"), ("AWS_REGION", "eu-west-1")];
     let (out, _) = make(&["logs"], &env);
-    assert!(stderr(&out).contains("FUNCTION is not set"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("FUNCTION is not set"),
+        "{}",
+        stderr(&out)
+    );
     let (out, _) = make(&["logs", "FUNCTION=listener;id"], &env);
-    assert!(stderr(&out).contains("is not one of listener"), "{}", stderr(&out));
-    let (out, _) = make(&["-n", "logs", "FUNCTION=spawner", "STACK_NAME=images"], &env);
+    assert!(
+        stderr(&out).contains("is not one of listener"),
+        "{}",
+        stderr(&out)
+    );
+    let (out, _) = make(
+        &["-n", "logs", "FUNCTION=spawner", "STACK_NAME=images"],
+        &env,
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("aws logs tail '/aws/lambda/images-spawner' --follow --since '1h'"),
@@ -113,8 +137,21 @@ fn logs_needs_a_known_function_and_help_lists_the_variables() {
 
     let (out, _) = make(&["help"], &[]);
     let text = String::from_utf8_lossy(&out.stdout);
-    for word in ["build", "deploy", "destroy", "logs", "webhook-url", "secret", "BUCKET", "STACK_NAME", "AWS_PROFILE"] {
-        assert!(text.contains(word), "make help does not mention {word}:\n{text}");
+    for word in [
+        "build",
+        "deploy",
+        "destroy",
+        "logs",
+        "webhook-url",
+        "secret",
+        "BUCKET",
+        "STACK_NAME",
+        "AWS_PROFILE",
+    ] {
+        assert!(
+            text.contains(word),
+            "make help does not mention {word}:\n{text}"
+        );
     }
 }
 
@@ -123,10 +160,17 @@ fn destroy_asks_for_the_stack_name_and_secret_never_puts_the_value_in_argv() {
     let env = [("AWS_PROFILE", "p"), ("AWS_REGION", "eu-west-1")];
     let (out, _) = make(&["destroy"], &env);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("make destroy CONFIRM=slipway"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("make destroy CONFIRM=slipway"),
+        "{}",
+        stderr(&out)
+    );
 
     let (out, _) = make(&["-n", "secret"], &env);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("aws ssm put-parameter --cli-input-json file:///dev/stdin"), "{text}");
+    assert!(
+        text.contains("aws ssm put-parameter --cli-input-json file:///dev/stdin"),
+        "{text}"
+    );
     assert!(!text.contains("--value"), "{text}");
 }

@@ -62,7 +62,11 @@ fn the_lambdas_run_the_cargo_lambda_zips_on_arm64_with_their_own_log_groups() {
     let root = workspace_root();
     let t = template();
     let functions: Vec<_> = t.resources_of_type("AWS::Lambda::Function").collect();
-    assert_eq!(functions.len(), FUNCTIONS.len(), "one Lambda per function crate");
+    assert_eq!(
+        functions.len(),
+        FUNCTIONS.len(),
+        "one Lambda per function crate"
+    );
     for f in FUNCTIONS {
         let p = props(&t, f.logical_id);
         assert_eq!(p["Runtime"], "provided.al2023", "{}", f.logical_id);
@@ -83,10 +87,14 @@ fn the_lambdas_run_the_cargo_lambda_zips_on_arm64_with_their_own_log_groups() {
             f.name,
             f.binary()
         );
-        let group = reference(&p["LoggingConfig"]["LogGroup"]).expect("LoggingConfig.LogGroup: !Ref");
+        let group =
+            reference(&p["LoggingConfig"]["LogGroup"]).expect("LoggingConfig.LogGroup: !Ref");
         let g = props(&t, group);
         assert_eq!(t.resource(group)["Type"], "AWS::Logs::LogGroup");
-        assert_eq!(g["RetentionInDays"], serde_json::json!({"Ref": "LogRetentionDays"}));
+        assert_eq!(
+            g["RetentionInDays"],
+            serde_json::json!({"Ref": "LogRetentionDays"})
+        );
     }
 }
 
@@ -103,11 +111,15 @@ fn the_webhook_route_is_throttled_and_logged() {
     let stage = props(&t, "ApiStage");
     assert!(stage["DefaultRouteSettings"]["ThrottlingRateLimit"].is_object());
     assert!(stage["DefaultRouteSettings"]["ThrottlingBurstLimit"].is_object());
-    let (log_group, _) = getatt(&stage["AccessLogSettings"]["DestinationArn"]).expect("access logs");
+    let (log_group, _) =
+        getatt(&stage["AccessLogSettings"]["DestinationArn"]).expect("access logs");
     assert!(props(&t, log_group)["RetentionInDays"].is_object());
     let integration = props(&t, "ListenerIntegration");
     assert_eq!(integration["PayloadFormatVersion"], "2.0");
-    assert_eq!(getatt(&integration["IntegrationUri"]), Some(("ListenerFunction", "Arn")));
+    assert_eq!(
+        getatt(&integration["IntegrationUri"]),
+        Some(("ListenerFunction", "Arn"))
+    );
     let url = t.json["Outputs"]["WebhookUrl"]["Value"].to_string();
     assert!(url.contains("/hooks/github"), "{url}");
 }
@@ -121,7 +133,8 @@ fn jobs_go_through_a_fifo_queue_with_a_fifo_dead_letter_queue_and_an_alarm() {
     let (dlq, _) = getatt(&q["RedrivePolicy"]["deadLetterTargetArn"]).expect("a DLQ");
     assert_eq!(props(&t, dlq)["FifoQueue"], true);
     let alarmed = t.resources_of_type("AWS::CloudWatch::Alarm").any(|(_, a)| {
-        a["Properties"]["Dimensions"][0]["Value"] == serde_json::json!({"Fn::GetAtt": [dlq, "QueueName"]})
+        a["Properties"]["Dimensions"][0]["Value"]
+            == serde_json::json!({"Fn::GetAtt": [dlq, "QueueName"]})
     });
     assert!(alarmed, "no alarm on {dlq}");
     // Lambda's SQS event source wants the visibility timeout at six times the function's.
@@ -142,7 +155,10 @@ fn builds_run_privileged_with_a_local_layer_cache_on_the_chosen_architecture() {
     let t = template();
     let p = props(&t, "BuildProject");
     assert_eq!(p["Environment"]["PrivilegedMode"], true);
-    assert_eq!(p["Environment"]["ComputeType"], serde_json::json!({"Ref": "BuildComputeType"}));
+    assert_eq!(
+        p["Environment"]["ComputeType"],
+        serde_json::json!({"Ref": "BuildComputeType"})
+    );
     assert!(
         p["Cache"]["Modes"]
             .as_array()
@@ -170,7 +186,10 @@ fn secrets_are_only_referenced_by_name() {
                 name.ends_with("Parameter") || name.ends_with("Prefix") || name.ends_with("Path"),
                 "{name}: a secret parameter must be the name of an SSM parameter"
             );
-            assert!(p["Default"].as_str().is_none_or(|d| d.starts_with('/')), "{name}");
+            assert!(
+                p["Default"].as_str().is_none_or(|d| d.starts_with('/')),
+                "{name}"
+            );
         }
     }
 }
@@ -202,7 +221,9 @@ fn schedule_inputs_are_messages_the_functions_accept() {
         other => panic!("the spawner would not take {text} as a scheduled rebuild: {other:?}"),
     }
     // The default cleanup schedule is an expression slipway (and EventBridge) accepts.
-    let cron = t.json["Parameters"]["CleanupSchedule"]["Default"].as_str().unwrap();
+    let cron = t.json["Parameters"]["CleanupSchedule"]["Default"]
+        .as_str()
+        .unwrap();
     slipway_core::schedule::ScheduleExpr::parse(cron).unwrap_or_else(|e| panic!("{cron}: {e}"));
 }
 
@@ -212,7 +233,11 @@ fn tool(name: &str) -> PathBuf {
         return venv;
     }
     let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|p| p.exists()))
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(name))
+                .find(|p| p.exists())
+        })
         .unwrap_or_default();
     found.unwrap_or_else(|| panic!("{name} is not installed: run .ci/install"))
 }
@@ -235,7 +260,12 @@ fn cfn_lint_finds_no_error_or_warning() {
 #[test]
 fn checkov_fails_no_check_that_the_template_does_not_skip_with_a_reason() {
     let out = Command::new(tool("checkov"))
-        .args(["-f", "cloudformation/slipway.yml", "--compact", "--skip-download"])
+        .args([
+            "-f",
+            "cloudformation/slipway.yml",
+            "--compact",
+            "--skip-download",
+        ])
         .args(["-o", "json"])
         .current_dir(workspace_root())
         .output()
@@ -248,10 +278,16 @@ fn checkov_fails_no_check_that_the_template_does_not_skip_with_a_reason() {
         )
     });
     let summary = &report["summary"];
-    assert_eq!(summary["failed"], 0, "checkov: {}", report["results"]["failed_checks"]);
+    assert_eq!(
+        summary["failed"], 0,
+        "checkov: {}",
+        report["results"]["failed_checks"]
+    );
     assert!(summary["passed"].as_u64().unwrap() > 50, "{summary}");
     for skipped in report["results"]["skipped_checks"].as_array().unwrap() {
-        let why = skipped["check_result"]["suppress_comment"].as_str().unwrap_or("");
+        let why = skipped["check_result"]["suppress_comment"]
+            .as_str()
+            .unwrap_or("");
         assert!(why.len() > 20, "a skip without a reason: {skipped}");
     }
 }
