@@ -1,0 +1,236 @@
+//! `slipway serve`'s configuration: a TOML file whose every key has a default that works on a
+//! laptop. `slipway serve --print-config` prints [`EXAMPLE`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use slipway_core::listener::{DEFAULT_MAX_BODY_BYTES, ListenerConfig};
+use slipway_core::{RefRules, RepoFilter, WebhookSecrets};
+
+/// The example printed by `--print-config`: every key, at its default, with what it does.
+pub const EXAMPLE: &str = r#"# slipway serve configuration. Every key is optional; the values shown are the defaults.
+
+# Where the HTTP server listens. Keep it on 127.0.0.1 behind a reverse proxy (TLS) when GitHub
+# must reach it.
+listen = "127.0.0.1:8080"
+
+# The job queue, build history and build logs (SQLite and files).
+# Default: $XDG_DATA_HOME/slipway, else ~/.local/share/slipway.
+# data_dir = "/var/lib/slipway"
+
+# The webhook secret: read from this environment variable, or from secret_file (one secret per
+# line; several lines while rotating). At least 16 bytes.
+secret_env = "SLIPWAY_WEBHOOK_SECRET"
+# secret_file = "/etc/slipway/webhook-secret"
+
+# Where images go: `acme` (Docker Hub), `ghcr.io/acme`, `127.0.0.1:5000/team`.
+namespace = "localhost:5000/slipway"
+
+# Registry credentials for the builds, as `slipway build --secrets-file` reads them: lines
+# `<parameter_prefix>/registry/<host with : as _>/<namespace>/username=...` and `.../password=...`.
+# Parameters not in the file are read from SLIPWAY_SECRET_<NAME>.
+# registry_secrets_file = "/etc/slipway/registry-secrets"
+parameter_prefix = "/slipway"
+
+# Which pushes are built: repositories (owner/name globs, `*` for all), branches (`$default` is
+# the repository's default branch) and tags.
+repositories = "*"
+branches = "$default"
+tags = "*"
+allow_private = true
+# `file://` clone URLs: lets slipway build repositories on this machine (slipway replay --repo).
+allow_file_clone_urls = true
+
+# How many images build at once.
+concurrency = 2
+# A newer push to the same ref cancels the queued builds of the same images from older pushes.
+cancel_superseded = true
+# Build history kept per image (older builds and their logs are deleted).
+keep_builds_per_image = 50
+# The buildspec the builds run (default: the one slipway ships).
+# buildspec = "/etc/slipway/buildspec.yml"
+"#;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub data_dir: Option<PathBuf>,
+    pub secret_env: String,
+    pub secret_file: Option<PathBuf>,
+    pub namespace: String,
+    pub registry_secrets_file: Option<PathBuf>,
+    pub parameter_prefix: String,
+    pub repositories: String,
+    pub branches: String,
+    pub tags: String,
+    pub allow_private: bool,
+    pub allow_file_clone_urls: bool,
+    pub concurrency: usize,
+    pub cancel_superseded: bool,
+    pub keep_builds_per_image: usize,
+    pub buildspec: Option<PathBuf>,
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: None,
+            secret_env: "SLIPWAY_WEBHOOK_SECRET".into(),
+            secret_file: None,
+            namespace: "localhost:5000/slipway".into(),
+            registry_secrets_file: None,
+            parameter_prefix: "/slipway".into(),
+            repositories: "*".into(),
+            branches: slipway_core::refs::DEFAULT_BRANCH.into(),
+            tags: "*".into(),
+            allow_private: true,
+            allow_file_clone_urls: true,
+            concurrency: 2,
+            cancel_superseded: true,
+            keep_builds_per_image: 50,
+            buildspec: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// A start-up problem, saying what to fix. Codes are stable.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot read the configuration file {path}: {reason}")]
+    ConfigUnreadable { path: PathBuf, reason: String },
+    #[error("the configuration file {path} is invalid: {reason}")]
+    ConfigInvalid { path: PathBuf, reason: String },
+    #[error(
+        "no webhook secret: set the environment variable {env} or `secret_file` in the configuration ({reason})"
+    )]
+    NoSecret { env: String, reason: String },
+    #[error(
+        "the data directory {path} is not usable: {reason}; create it or choose another with --data-dir"
+    )]
+    DataDir { path: PathBuf, reason: String },
+    #[error(
+        "the Docker engine does not answer ({reason}); start it (e.g. `sudo systemctl start docker`) or set DOCKER_HOST"
+    )]
+    NoDocker { reason: String },
+    #[error("cannot listen on {addr}: {reason}; choose another address with --listen")]
+    Listen { addr: SocketAddr, reason: String },
+    #[error("the job store in {path} cannot be opened: {reason}")]
+    Store { path: PathBuf, reason: String },
+}
+
+impl StartError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::ConfigUnreadable { .. } => "config_unreadable",
+            Self::ConfigInvalid { .. } => "config_invalid",
+            Self::NoSecret { .. } => "no_webhook_secret",
+            Self::DataDir { .. } => "data_dir_unusable",
+            Self::NoDocker { .. } => "docker_unavailable",
+            Self::Listen { .. } => "listen_failed",
+            Self::Store { .. } => "store_unavailable",
+        }
+    }
+}
+
+impl ServeConfig {
+    /// Reads `path`; `None` is the defaults.
+    pub fn load(path: Option<&Path>) -> Result<Self, StartError> {
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| StartError::ConfigUnreadable {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let cfg: ServeConfig = toml::from_str(&text).map_err(|e| StartError::ConfigInvalid {
+            path: path.to_path_buf(),
+            reason: e.to_string().trim().to_string(),
+        })?;
+        cfg.check().map_err(|reason| StartError::ConfigInvalid {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        Ok(cfg)
+    }
+
+    /// Rules a value-by-value parse cannot see.
+    pub fn check(&self) -> Result<(), String> {
+        if self.concurrency == 0 {
+            return Err("`concurrency` must be at least 1".into());
+        }
+        slipway_core::plan::names::check_namespace(&self.namespace)
+            .map_err(|e| format!("`namespace` = {:?}: {e}", self.namespace))?;
+        RefRules::parse(&self.branches, &self.tags).map_err(|e| e.to_string())?;
+        RepoFilter::parse(&self.repositories).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// The data directory: the configured one, else the user's data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(d) = &self.data_dir {
+            return d.clone();
+        }
+        if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+            return PathBuf::from(x).join("slipway");
+        }
+        if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+            return PathBuf::from(h).join(".local/share/slipway");
+        }
+        PathBuf::from("slipway-data")
+    }
+
+    /// The listener's rules, with the webhook secret read from the file or the environment.
+    pub fn listener(&self) -> Result<ListenerConfig, StartError> {
+        let raw = match &self.secret_file {
+            Some(p) => std::fs::read_to_string(p).map_err(|e| StartError::NoSecret {
+                env: self.secret_env.clone(),
+                reason: format!("cannot read secret_file {}: {e}", p.display()),
+            })?,
+            None => std::env::var(&self.secret_env).map_err(|_| StartError::NoSecret {
+                env: self.secret_env.clone(),
+                reason: format!("{} is not set", self.secret_env),
+            })?,
+        };
+        let secrets = WebhookSecrets::parse(&raw).map_err(|e| StartError::NoSecret {
+            env: self.secret_env.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut l = ListenerConfig::new(secrets);
+        // Checked by `check` already; a failure here is a programming error.
+        l.refs =
+            RefRules::parse(&self.branches, &self.tags).map_err(|e| StartError::ConfigInvalid {
+                path: PathBuf::from("(configuration)"),
+                reason: e.to_string(),
+            })?;
+        l.repositories =
+            RepoFilter::parse(&self.repositories).map_err(|e| StartError::ConfigInvalid {
+                path: PathBuf::from("(configuration)"),
+                reason: e.to_string(),
+            })?;
+        l.allow_private = self.allow_private;
+        l.allow_file_clone_urls = self.allow_file_clone_urls;
+        l.max_body_bytes = self.max_body_bytes;
+        Ok(l)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_printed_example_is_the_defaults() {
+        let parsed: ServeConfig = toml::from_str(EXAMPLE).unwrap();
+        let d = ServeConfig::default();
+        assert_eq!(parsed.listen, d.listen);
+        assert_eq!(parsed.namespace, d.namespace);
+        assert_eq!(parsed.concurrency, d.concurrency);
+        assert_eq!(parsed.branches, d.branches);
+        parsed.check().unwrap();
+    }
+}

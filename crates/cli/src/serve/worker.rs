@@ -1,0 +1,303 @@
+//! The worker: plans queued jobs, then runs their builds through `slipway build`'s runner with a
+//! concurrency limit, parents before children, and reports every finished build.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use slipway_core::Job;
+use slipway_core::build_env::RegistrySettings;
+use slipway_core::plan::{PlanSettings, plan_job};
+use tokio::sync::{Notify, Semaphore};
+
+use super::notify::{BuildEvent, Notifier};
+use super::store::{self, BuildRecord, Store};
+use crate::build::{BuildRequest, BuildStatus, Buildspec, SecretSource, run_build};
+use crate::git::GitRepo;
+
+pub struct Worker {
+    pub store: Arc<Store>,
+    pub wake: Arc<Notify>,
+    pub data_dir: PathBuf,
+    pub namespace: String,
+    pub concurrency: usize,
+    pub cancel_superseded: bool,
+    pub keep_builds_per_image: usize,
+    pub buildspec: Buildspec,
+    pub secrets: SecretSource,
+    pub parameter_prefix: String,
+    pub notifier: Notifier,
+}
+
+pub fn log_path(data_dir: &Path, build_id: i64) -> PathBuf {
+    data_dir.join("logs").join(format!("{build_id}.log"))
+}
+
+impl Worker {
+    pub async fn run(self: Arc<Self>) {
+        let permits = Arc::new(Semaphore::new(self.concurrency));
+        loop {
+            if let Err(e) = self.step(&permits).await {
+                tracing::error!(error = %e, "the job store failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            // Woken by a new job or a finished build; the timeout is a safety net.
+            let _ = tokio::time::timeout(Duration::from_secs(2), self.wake.notified()).await;
+        }
+    }
+
+    async fn step(self: &Arc<Self>, permits: &Arc<Semaphore>) -> Result<(), rusqlite::Error> {
+        while let Some(q) = self.store.next_job()? {
+            self.plan(q.job).await?;
+        }
+        let (claimed, skipped) = self.store.claim_runnable(permits.available_permits())?;
+        for b in skipped {
+            tracing::info!(build_id = b.id, image = %b.image, reason = b.error.as_deref(), "build skipped");
+            self.report(&b);
+        }
+        for b in claimed {
+            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                // Cannot happen (claimed ≤ free permits); the restart logic would requeue it.
+                tracing::error!(build_id = b.id, "no build slot for a claimed build");
+                continue;
+            };
+            let me = self.clone();
+            tokio::spawn(async move {
+                me.build(b).await;
+                drop(permit);
+                me.wake.notify_one();
+            });
+        }
+        for (job_id, state) in self.store.settle_jobs()? {
+            tracing::info!(job_id = %job_id, state = %state, "job finished");
+        }
+        Ok(())
+    }
+
+    /// Where the planner and the builds read the repository: a `file://` URL's own directory, else
+    /// a mirror under the data directory fetched at the job's commit.
+    async fn source(&self, job: &Job) -> Result<PathBuf, String> {
+        if let Some(path) = job.clone_url.strip_prefix("file://") {
+            return Ok(PathBuf::from(path));
+        }
+        let dir = self
+            .data_dir
+            .join("repos")
+            .join(job.repository.to_ascii_lowercase().replace('/', "__"));
+        let repo = if dir.join(".git").exists() || dir.join("HEAD").exists() {
+            GitRepo::open(&dir).await.map_err(|e| e.to_string())?
+        } else {
+            GitRepo::clone_into(&job.clone_url, &dir)
+                .await
+                .map_err(|e| e.to_string())?
+        };
+        repo.fetch(&job.clone_url, &job.commit)
+            .await
+            .map_err(|e| e.to_string())?;
+        let default = format!("refs/heads/{}", job.default_branch);
+        // The default branch is only needed to compare a new branch with; it may be gone.
+        let _ = repo
+            .git(&[
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--",
+                &job.clone_url,
+                &format!("+{default}:refs/remotes/origin/{}", job.default_branch),
+            ])
+            .await;
+        Ok(dir)
+    }
+
+    async fn plan(&self, job: Job) -> Result<(), rusqlite::Error> {
+        let source = match self.source(&job).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(job_id = %job.id, error = %e, "job not planned: the repository cannot be read");
+                return self
+                    .store
+                    .fail_job(&job.id, &format!("the repository cannot be read: {e}"));
+            }
+        };
+        let repo = match GitRepo::open(&source).await {
+            Ok(r) => r,
+            Err(e) => {
+                return self
+                    .store
+                    .fail_job(&job.id, &format!("the repository cannot be read: {e}"));
+            }
+        };
+        match plan_job(&repo, &job, &PlanSettings::new(self.namespace.clone())).await {
+            Ok(plan) => {
+                let cancelled = self
+                    .store
+                    .record_plan(&job, &plan, self.cancel_superseded)?;
+                for p in &plan.errors {
+                    tracing::warn!(job_id = %job.id, context = %p.context, code = %p.code, message = %p.message, "image not built");
+                }
+                tracing::info!(
+                    job_id = %job.id,
+                    repository = %job.repository,
+                    git_ref = %job.git_ref,
+                    commit = %job.commit,
+                    images = ?plan.images.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(),
+                    "job planned"
+                );
+                for id in cancelled {
+                    if let Some(b) = self.store.build(id)? {
+                        tracing::info!(build_id = id, image = %b.image, by = %job.id, "build cancelled: superseded");
+                        self.report(&b);
+                    }
+                }
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(job_id = %job.id, code = e.code(), error = %e, "job not planned");
+                self.store.fail_job(&job.id, &format!("{e} [{}]", e.code()))
+            }
+        }
+    }
+
+    async fn build(&self, b: BuildRecord) {
+        let path = log_path(&self.data_dir, b.id);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path);
+        let file = match file {
+            Ok(f) => std::sync::Mutex::new(f),
+            Err(e) => {
+                let msg = format!("cannot write the build log {}: {e}", path.display());
+                self.finish(&b, None, false, None, Some(&msg), serde_json::Value::Null);
+                return;
+            }
+        };
+        let log = |line: &str| {
+            use std::io::Write;
+            let mut f = file.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = writeln!(f, "{line}");
+        };
+        if b.attempts > 1 {
+            log(&format!(
+                "[slipway] attempt {}: the previous one was interrupted by a stop of slipway serve",
+                b.attempts
+            ));
+        }
+        let Some(job) = self.store.job(&b.job_id).ok().flatten() else {
+            tracing::error!(build_id = b.id, "the build's job is not in the store");
+            return;
+        };
+        let source = match self.source(&job).await {
+            Ok(s) => s,
+            Err(e) => {
+                log(&format!("[slipway] {e}"));
+                self.finish(
+                    &b,
+                    Some(&job),
+                    false,
+                    None,
+                    Some(&e),
+                    serde_json::Value::Null,
+                );
+                return;
+            }
+        };
+        tracing::info!(build_id = b.id, image = %b.image, commit = %b.commit, attempt = b.attempts, "build started");
+        let req = BuildRequest {
+            job: job.clone(),
+            image: b.planned.clone(),
+            source: source.to_string_lossy().into_owned(),
+            buildspec: self.buildspec.clone(),
+            registry: RegistrySettings {
+                parameter_prefix: self.parameter_prefix.clone(),
+            },
+            secrets: self.secrets.clone(),
+            work_root: self.data_dir.join("work"),
+            keep_work_dir: false,
+            build_number: b.id as u64,
+        };
+        let outcome = run_build(&req, &log).await;
+        let ok = outcome.status == BuildStatus::Succeeded;
+        let digest = outcome.exported.get("SLIPWAY_DIGEST").cloned();
+        let value = serde_json::to_value(&outcome).unwrap_or_default();
+        self.finish(
+            &b,
+            Some(&job),
+            ok,
+            digest.as_deref(),
+            outcome.error.as_deref(),
+            value,
+        );
+    }
+
+    fn finish(
+        &self,
+        b: &BuildRecord,
+        job: Option<&Job>,
+        ok: bool,
+        digest: Option<&str>,
+        error: Option<&str>,
+        outcome: serde_json::Value,
+    ) {
+        let fallback;
+        let job = match job {
+            Some(j) => j,
+            None => match self.store.job(&b.job_id) {
+                Ok(Some(j)) => {
+                    fallback = j;
+                    &fallback
+                }
+                _ => {
+                    tracing::error!(build_id = b.id, "the build's job is not in the store");
+                    return;
+                }
+            },
+        };
+        let result = store::Finished {
+            succeeded: ok,
+            digest,
+            error,
+            outcome: &outcome,
+        };
+        if let Err(e) = self.store.finish_build(b, job, &result) {
+            // The build stays `running` and runs again after a restart.
+            tracing::error!(build_id = b.id, error = %e, "the build's outcome could not be stored");
+            return;
+        }
+        tracing::info!(build_id = b.id, image = %b.image, status = if ok { store::SUCCEEDED } else { store::FAILED }, digest, error, "build finished");
+        if let Ok(Some(rec)) = self.store.build(b.id) {
+            self.report(&rec);
+        }
+        if let Ok(skipped) = self.store.skipped_children(&b.job_id, b.id) {
+            for s in skipped.iter().filter(|s| s.parents.contains(&b.image)) {
+                tracing::info!(build_id = s.id, image = %s.image, reason = s.error.as_deref(), "build skipped");
+                self.report(s);
+            }
+        }
+        match self.store.prune(&b.image, self.keep_builds_per_image) {
+            Ok(ids) => {
+                for id in ids {
+                    let _ = std::fs::remove_file(log_path(&self.data_dir, id));
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "old builds not pruned"),
+        }
+    }
+
+    fn report(&self, b: &BuildRecord) {
+        self.notifier.notify(&BuildEvent {
+            event: "build_finished",
+            build_id: b.id,
+            job_id: b.job_id.clone(),
+            repository: b.repository.clone(),
+            git_ref: b.git_ref.clone(),
+            commit: b.commit.clone(),
+            image: b.image.clone(),
+            status: b.state.clone(),
+            tags: b.tags.clone(),
+            digest: b.digest.clone(),
+            error: b.error.clone(),
+            duration_ms: b.duration_ms,
+        });
+    }
+}
