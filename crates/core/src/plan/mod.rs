@@ -16,6 +16,8 @@ pub use config::{CONFIG_PATH, Config, ConfigError};
 pub use planner::{PlanInput, plan};
 pub use source::{Diff, RepoSource, SourceError};
 
+use futures::StreamExt as _;
+
 use crate::job::Job;
 use crate::names::{check_ref, check_sha, is_zero_sha};
 use crate::refs::{RefKind, split_ref};
@@ -99,6 +101,9 @@ pub struct PlannedImage {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deploy: Vec<String>,
 }
+
+/// How many Dockerfiles are read at once.
+const DOCKERFILE_READS: usize = 8;
 
 /// What the deployment decides, not the repository.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,12 +206,19 @@ pub async fn plan_job<S: RepoSource>(
         Config::zero()
     };
     let specs = planner::discover(&config, &files, &settings.namespace, &job.repository);
+    let mut paths: Vec<&str> = specs.iter().map(|s| s.dockerfile.as_str()).collect();
+    paths.sort_unstable();
+    paths.dedup();
+    // A few reads at a time: a monorepo on GitHub has hundreds of Dockerfiles.
+    let read: Vec<Result<Option<String>, SourceError>> = futures::stream::iter(&paths)
+        .map(|p| source.read_file(&commit, p))
+        .buffered(DOCKERFILE_READS)
+        .collect()
+        .await;
     let mut dockerfiles = BTreeMap::new();
-    for s in &specs {
-        if !dockerfiles.contains_key(&s.dockerfile)
-            && let Some(text) = source.read_file(&commit, &s.dockerfile).await?
-        {
-            dockerfiles.insert(s.dockerfile.clone(), text);
+    for (p, r) in paths.iter().zip(read) {
+        if let Some(text) = r? {
+            dockerfiles.insert(p.to_string(), text);
         }
     }
     let repo_tags = if kind == RefKind::Tag {

@@ -532,3 +532,132 @@ fn rule_tags(rules: &[BuildRule], kind: RefKind, ref_name: &str, sha7: &str) -> 
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHA: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
+
+    fn run(
+        files: &[&str],
+        dockerfiles: &[(&str, &str)],
+        config: &str,
+        git_ref: &str,
+        changed: &[&str],
+        tags: &[&str],
+    ) -> Result<Plan, PlanError> {
+        let files: Vec<String> = files.iter().map(|s| s.to_string()).collect();
+        let dockerfiles: BTreeMap<String, String> = dockerfiles
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let changed: Vec<String> = changed.iter().map(|s| s.to_string()).collect();
+        let tags: Vec<String> = tags.iter().map(|s| s.to_string()).collect();
+        let config = Config::parse(config).unwrap();
+        plan(&PlanInput {
+            repository: "acme/shop",
+            git_ref,
+            default_branch: "main",
+            commit: SHA,
+            files: &files,
+            config: &config,
+            dockerfiles: &dockerfiles,
+            changes: ChangeSource::Payload {
+                note: "test".into(),
+            },
+            changed_paths: &changed,
+            repo_tags: &tags,
+            only: &[],
+            namespace: "acme",
+        })
+    }
+
+    #[test]
+    fn two_contexts_with_one_name_are_a_problem_not_a_build() {
+        let p = run(
+            &["a-b/Dockerfile", "a/b/Dockerfile"],
+            &[],
+            "",
+            "refs/heads/main",
+            &["a-b/x", "a/b/x"],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(p.images.len(), 1);
+        assert_eq!(p.errors[0].code, "duplicate_name");
+        assert_eq!(p.errors[0].context, "a/b");
+    }
+
+    #[test]
+    fn a_from_cycle_is_an_error() {
+        let e = run(
+            &["a/Dockerfile", "b/Dockerfile"],
+            &[
+                ("a/Dockerfile", "FROM acme/b\n"),
+                ("b/Dockerfile", "FROM acme/a\n"),
+            ],
+            "",
+            "refs/heads/main",
+            &["a/x", "b/x"],
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "dependency_cycle");
+    }
+
+    #[test]
+    fn latest_follows_the_setting() {
+        let files = ["Dockerfile"];
+        let tags_of = |cfg: &str, r: &str, repo_tags: &[&str]| {
+            run(&files, &[], cfg, r, &["x"], repo_tags).unwrap().images[0]
+                .tags
+                .clone()
+        };
+        assert_eq!(
+            tags_of("", "refs/heads/main", &[]),
+            ["main", "latest", "sha-6113728"]
+        );
+        assert_eq!(
+            tags_of("[tags]\nlatest = \"semver\"\n", "refs/heads/main", &[]),
+            ["main", "sha-6113728"]
+        );
+        assert_eq!(
+            tags_of(
+                "[tags]\nlatest = \"never\"\nsha = false\n",
+                "refs/tags/v1.0.0",
+                &["v1.0.0"]
+            ),
+            ["1.0.0", "1.0", "1"]
+        );
+        // A higher stable version exists: no `latest`; a higher pre-release does not count.
+        assert_eq!(
+            tags_of("", "refs/tags/v1.0.0", &["v1.0.0", "v1.1.0"]),
+            ["1.0.0", "1.0", "1", "sha-6113728"]
+        );
+        assert_eq!(
+            tags_of("", "refs/tags/v1.0.0", &["v1.0.0", "v2.0.0-rc.1"]),
+            ["1.0.0", "1.0", "1", "latest", "sha-6113728"]
+        );
+        assert_eq!(
+            tags_of("[tags]\nsemver = false\n", "refs/tags/v1.0.0", &[]),
+            ["v1.0.0", "sha-6113728"]
+        );
+    }
+
+    #[test]
+    fn a_dockerfile_outside_its_context_still_rebuilds_it() {
+        let p = run(
+            &["docker/web.Dockerfile", "web/index.html"],
+            &[],
+            "[[image]]\ncontext = \"web\"\ndockerfile = \"../docker/web.Dockerfile\"\n",
+            "refs/heads/dev",
+            &["docker/web.Dockerfile"],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(p.images[0].name, "acme/web");
+        assert_eq!(p.images[0].tags, ["dev", "sha-6113728"]);
+        assert_eq!(p.images[0].reasons, ["docker/web.Dockerfile"]);
+    }
+}
