@@ -396,3 +396,62 @@ async fn dockerhub_hook_calls_back_with_the_result() {
     assert_eq!(callback["state"], "success", "{callback}");
     assert!(executed(dir.path()).contains("pull -- web"));
 }
+
+#[test]
+fn example_configuration_parses_and_secrets_are_required() {
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/agent/agent.toml"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_slipway"))
+        .args(["agent", "--config", example])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    // Past parsing: it stops at the secret file the example points to.
+    assert!(
+        stderr.contains("secret `ci`: cannot read /etc/slipway/agent-ci.secret"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn deliver_reads_the_secret_from_the_environment_only() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_slipway"))
+        .args(["deliver", "--url", "http://127.0.0.1:9", "--service", "web"])
+        .env_remove("SLIPWAY_DEPLOY_SECRET")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SLIPWAY_DEPLOY_SECRET"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_slipway"))
+        .args([
+            "deliver",
+            "--url",
+            "http://127.0.0.1:9",
+            "--service",
+            "web",
+            "--secret",
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a --secret argument must not exist");
+}
+
+#[tokio::test]
+async fn deliver_reports_the_agents_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_agent(dir.path(), &config(dir.path(), ""), &[]);
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_slipway"))
+        .args(["deliver", "--url", &agent.url, "--service", "web", "--wait"])
+        .env("SLIPWAY_DEPLOY_SECRET", "not-the-agents-secret-at-all")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("401 signature_mismatch"), "{stderr}");
+    assert_eq!(executed(dir.path()), "");
+}
