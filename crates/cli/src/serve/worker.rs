@@ -127,7 +127,24 @@ impl Worker {
                     .fail_job(&job.id, &format!("the repository cannot be read: {e}"));
             }
         };
-        match plan_job(&repo, &job, &PlanSettings::new(self.namespace.clone())).await {
+        // The planner's future is not `Send` (it borrows across its own stream combinators):
+        // it runs to completion on a blocking thread, on this runtime.
+        let settings = PlanSettings::new(self.namespace.clone());
+        let planned = {
+            let job = job.clone();
+            let handle = tokio::runtime::Handle::current();
+            tokio::task::spawn_blocking(move || handle.block_on(plan_job(&repo, &job, &settings)))
+                .await
+        };
+        let planned = match planned {
+            Ok(p) => p,
+            Err(e) => {
+                return self
+                    .store
+                    .fail_job(&job.id, &format!("the planner stopped: {e}"));
+            }
+        };
+        match planned {
             Ok(plan) => {
                 let cancelled = self
                     .store
