@@ -570,6 +570,51 @@ impl Cron {
     }
 }
 
+/// The schedules of a process that fires them itself (`slipway serve`): which are due at `now`,
+/// and when to wake up next. A schedule that missed several firings (the process was down)
+/// fires once, as EventBridge does not backfill either.
+#[derive(Debug, Clone)]
+pub struct Schedules {
+    started: OffsetDateTime,
+    entries: std::collections::BTreeMap<String, (ScheduleExpr, OffsetDateTime)>,
+}
+
+impl Schedules {
+    /// `started`: counts as the last firing of schedules that never fired.
+    pub fn new(started: OffsetDateTime) -> Self {
+        Self {
+            started,
+            entries: Default::default(),
+        }
+    }
+
+    /// Adds (or replaces) a schedule; `last` is its last firing if one was recorded.
+    pub fn add(&mut self, name: &str, expr: ScheduleExpr, last: Option<OffsetDateTime>) {
+        self.entries
+            .insert(name.to_string(), (expr, last.unwrap_or(self.started)));
+    }
+
+    /// The schedules due at `now`, by name; each is marked as fired at `now`.
+    pub fn due(&mut self, now: OffsetDateTime) -> Vec<String> {
+        let mut fired = Vec::new();
+        for (name, (expr, last)) in self.entries.iter_mut() {
+            if expr.due(*last, now) {
+                *last = now;
+                fired.push(name.clone());
+            }
+        }
+        fired
+    }
+
+    /// The earliest next firing of any schedule.
+    pub fn next_wakeup(&self) -> Option<OffsetDateTime> {
+        self.entries
+            .values()
+            .filter_map(|(expr, last)| expr.next_after(*last))
+            .min()
+    }
+}
+
 /// The weekday nearest to `day` without leaving the month (Quartz's and EventBridge's `W`).
 fn nearest_weekday(year: i32, month: Month, day: u8) -> Option<u8> {
     let date = Date::from_calendar_date(year, month, day).ok()?;
@@ -855,6 +900,28 @@ mod tests {
         let weekly = ScheduleExpr::parse("cron(0 3 ? * MON *)").unwrap();
         assert!(!weekly.due(t, datetime!(2026-11-30 02:59 UTC)));
         assert!(weekly.due(t, datetime!(2026-11-30 03:00 UTC)));
+    }
+
+    #[test]
+    fn schedules_fire_once_per_due_time() {
+        let start = datetime!(2026-11-25 13:36:10 UTC);
+        let mut s = Schedules::new(start);
+        s.add(
+            "quarter",
+            ScheduleExpr::parse("cron(0/15 * * * ? *)").unwrap(),
+            None,
+        );
+        s.add("daily", ScheduleExpr::parse("rate(1 day)").unwrap(), None);
+        assert_eq!(s.next_wakeup(), Some(datetime!(2026-11-25 13:45 UTC)));
+        assert!(s.due(datetime!(2026-11-25 13:44 UTC)).is_empty());
+        assert_eq!(s.due(datetime!(2026-11-25 13:45 UTC)), vec!["quarter"]);
+        assert!(s.due(datetime!(2026-11-25 13:46 UTC)).is_empty());
+        // Down for two days: each fires once, not once per missed period.
+        assert_eq!(
+            s.due(datetime!(2026-11-27 20:00 UTC)),
+            vec!["daily", "quarter"]
+        );
+        assert_eq!(s.next_wakeup(), Some(datetime!(2026-11-27 20:15 UTC)));
     }
 
     #[test]

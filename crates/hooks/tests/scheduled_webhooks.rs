@@ -15,13 +15,19 @@ use axum::routing::any;
 use slipway_core::hook_targets::parse_targets;
 use slipway_hooks::{FileSecrets, Outcome, SendOptions, client, send_all};
 
+/// One `good-*` request as the server saw it: name, method, authorization, `X-Slipway-Test`, body.
+type Request = (String, Method, Option<String>, Option<String>, String);
+
+/// A target's result in short: name, outcome, attempts, last status, error code.
+type Short<'a> = (&'a str, Outcome, u32, Option<u16>, Option<&'a str>);
+
 #[derive(Default)]
 struct Seen {
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     hits: Mutex<BTreeMap<String, usize>>,
     /// For each `good-*` request: method, authorization, a custom header, body.
-    requests: Mutex<Vec<(String, Method, Option<String>, Option<String>, String)>>,
+    requests: Mutex<Vec<Request>>,
 }
 
 async fn handle(
@@ -123,7 +129,7 @@ async fn every_target_is_attempted_with_its_own_result_and_bounded_concurrency()
     let targets = parse_targets(&config.to_string()).unwrap();
     let report = send_all(&client().unwrap(), targets, &FileSecrets, &options(3)).await;
 
-    let summary: Vec<(&str, Outcome, u32, Option<u16>, Option<&str>)> = report
+    let summary: Vec<Short> = report
         .results
         .iter()
         .map(|r| {
