@@ -69,6 +69,8 @@ pub const SLIPWAY_CHILDREN: &str = "SLIPWAY_CHILDREN";
 pub const SLIPWAY_DEPLOY: &str = "SLIPWAY_DEPLOY";
 /// Exported by the buildspec: the digest (`sha256:...`) of the pushed manifest.
 pub const SLIPWAY_DIGEST: &str = "SLIPWAY_DIGEST";
+/// The repository's default branch (children's jobs carry it on, for the tag rules).
+pub const SLIPWAY_DEFAULT_BRANCH: &str = "SLIPWAY_DEFAULT_BRANCH";
 
 /// Variables the buildspec exports (`env.exported-variables`).
 pub const EXPORTED_VARIABLES: &[&str] = &[SLIPWAY_DIGEST];
@@ -497,6 +499,7 @@ pub fn build_env(
     plain(SLIPWAY_TRIGGER, trigger.into());
     plain(SLIPWAY_REPOSITORY, job.repository.clone());
     plain(SLIPWAY_REF, job.git_ref.clone());
+    plain(SLIPWAY_DEFAULT_BRANCH, job.default_branch.clone());
     plain(SLIPWAY_COMMIT, image.commit.clone());
     plain(SLIPWAY_IMAGE, image.name.clone());
     plain(SLIPWAY_TAGS, image.tags.join(" "));
@@ -548,6 +551,8 @@ pub struct BuildInfo {
     pub trigger: String,
     pub repository: String,
     pub git_ref: String,
+    /// Empty when the build predates the variable.
+    pub default_branch: String,
     pub commit: String,
     pub image: String,
     pub tags: Vec<String>,
@@ -583,6 +588,7 @@ where
         trigger: map.get(SLIPWAY_TRIGGER).cloned().unwrap_or_default(),
         repository: get(SLIPWAY_REPOSITORY)?,
         git_ref: get(SLIPWAY_REF)?,
+        default_branch: map.get(SLIPWAY_DEFAULT_BRANCH).cloned().unwrap_or_default(),
         commit: get(SLIPWAY_COMMIT)?,
         image: get(SLIPWAY_IMAGE)?,
         tags: words(SLIPWAY_TAGS),
@@ -603,6 +609,10 @@ where
     names::check_repository(&info.repository)
         .map_err(|e| BuildEnvError::invalid("repository", e))?;
     names::check_ref(&info.git_ref).map_err(|e| BuildEnvError::invalid("ref", e))?;
+    if !info.default_branch.is_empty() {
+        names::check_ref(&format!("refs/heads/{}", info.default_branch))
+            .map_err(|e| BuildEnvError::invalid("default branch", e))?;
+    }
     names::check_sha(&info.commit).map_err(|e| BuildEnvError::invalid("commit", e))?;
     check_image_name(&info.image).map_err(|e| BuildEnvError::invalid("image name", e))?;
     for t in &info.tags {
