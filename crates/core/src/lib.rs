@@ -8,6 +8,7 @@ pub mod hook_targets;
 pub mod job;
 pub mod listener;
 pub mod names;
+pub mod notify;
 pub mod plan;
 pub mod push;
 pub mod refs;
