@@ -17,12 +17,18 @@ const BEFORE: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 const COMMIT: &str = "cccccccccccccccccccccccccccccccccccccccc";
 const WEB_TREE: &str = "1111111111111111111111111111111111111111";
 
+type Headers = Vec<(&'static str, String)>;
+/// (`path?query`, status, headers, body)
+type Answer = (String, u16, Headers, Value);
+/// (`path?query`, Authorization) of every request.
+type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
 #[derive(Clone, Default)]
 struct Recorded {
     /// `path?query` → (status, headers, body)
-    answers: Arc<HashMap<String, (u16, Vec<(&'static str, String)>, String)>>,
+    answers: Arc<HashMap<String, (u16, Headers, String)>>,
     /// (path?query, Authorization) of every request.
-    seen: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    seen: Seen,
 }
 
 async fn answer(State(r): State<Recorded>, req: Request) -> Response<Body> {
@@ -52,10 +58,10 @@ async fn answer(State(r): State<Recorded>, req: Request) -> Response<Body> {
 
 struct Server {
     url: String,
-    seen: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    seen: Seen,
 }
 
-async fn serve(answers: Vec<(String, u16, Vec<(&'static str, String)>, Value)>) -> Server {
+async fn serve(answers: Vec<Answer>) -> Server {
     let map = answers
         .into_iter()
         .map(|(k, s, h, b)| (k, (s, h, b.to_string())))
@@ -72,7 +78,7 @@ async fn serve(answers: Vec<(String, u16, Vec<(&'static str, String)>, Value)>) 
     Server { url, seen }
 }
 
-fn ok(key: &str, body: Value) -> (String, u16, Vec<(&'static str, String)>, Value) {
+fn ok(key: &str, body: Value) -> Answer {
     (format!("/api/v3/repos/acme/shop{key}"), 200, vec![], body)
 }
 
@@ -110,7 +116,7 @@ fn job(changed: &[&str], incomplete: Option<&str>) -> Job {
     .unwrap()
 }
 
-fn repo_answers(files: Value) -> Vec<(String, u16, Vec<(&'static str, String)>, Value)> {
+fn repo_answers(files: Value) -> Vec<Answer> {
     vec![
         ok(
             &format!("/commits/{COMMIT}"),

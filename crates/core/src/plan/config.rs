@@ -248,7 +248,7 @@ impl Config {
                     "must be a stage name: letters, digits, `.`, `_`, `-`".into(),
                 ));
             }
-            for (a, _) in &im.build_args {
+            for a in im.build_args.keys() {
                 if !is_env_name(a) {
                     return Err(err(
                         format!("image[{i}].build_args.{a}"),
@@ -352,7 +352,7 @@ fn deserialize(text: &str) -> Result<RawConfig, ConfigError> {
                 };
             }
         }
-        let key = key.replace(".[", "[").replace("].", "].");
+        let key = key.replace(".[", "[");
         syntax_error(text, &inner, &key)
     })
 }
