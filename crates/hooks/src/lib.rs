@@ -215,12 +215,10 @@ pub async fn send_one<S: SecretSource>(
     let max_attempts = target.retries + 1;
     for attempt in 1..=max_attempts {
         if attempt > 1 {
-            tokio::time::sleep(hook_targets::backoff(
-                attempt,
-                opts.backoff_base,
-                opts.backoff_max,
-            ))
-            .await;
+            let wait = hook_targets::backoff(attempt, opts.backoff_base, opts.backoff_max);
+            // Equal jitter: between half and all of the backoff, so that targets failing
+            // together do not retry in lockstep; never longer than the backoff itself.
+            tokio::time::sleep(wait.mul_f64(0.5 + fastrand::f64() / 2.0)).await;
         }
         result.attempts = attempt;
         let mut req = client
