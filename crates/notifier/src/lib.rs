@@ -1,0 +1,299 @@
+//! The notifier Lambda (`slipway-notifier`), invoked by EventBridge with CodeBuild's "Build State
+//! Change" events for slipway's build project. The logic is `slipway_core::notify`; this crate
+//! holds its AWS adapters:
+//!
+//! - [`publish`]: three SNS messages per result, one per form, told apart by the `format`
+//!   message attribute (`text`, `json`, `chatbot`), each also carrying `status`, `repository`
+//!   and `image` (see `docs/notifications.md`);
+//! - [`github::StatusClient`]: GitHub commit statuses, token from SSM;
+//! - [`deploy::DeployHooks`]: signed deploy-hook calls, retried with backoff;
+//! - children's jobs on the jobs queue (`SqsJobQueue`, FIFO deduplication by job id).
+//!
+//! A malformed event, or one from a build slipway did not start, is logged and acknowledged: the
+//! function answers Ok (EventBridge would only retry the same bytes) and publishes nothing.
+
+pub mod deploy;
+pub mod github;
+
+use std::collections::BTreeMap;
+
+use aws_sdk_sns::types::MessageAttributeValue;
+use serde_json::{Value, json};
+use slipway_aws::sqs::SqsJobQueue;
+use slipway_core::Job;
+use slipway_core::listener::{Enqueued, JobQueue};
+use slipway_core::notify::{
+    self, BuildOutcome, CommitStatus, DeployResult, Notification, NotifyConfig, SinkError, Sinks,
+};
+use slipway_hooks::SecretSource;
+
+/// Every environment variable the function reads (checked against the template).
+pub const ENV_VARS: &[&str] = &[
+    ENV_TOPIC_ARN,
+    ENV_QUEUE_URL,
+    ENV_GITHUB_TOKEN_PARAM,
+    ENV_CODEBUILD_REPORTS_STATUS,
+    ENV_NOTIFY_IN_PROGRESS,
+    ENV_DEPLOY_TARGETS,
+];
+/// SNS topic of the notifications (required).
+pub const ENV_TOPIC_ARN: &str = "SLIPWAY_TOPIC_ARN";
+/// The jobs queue, for children's jobs (required).
+pub const ENV_QUEUE_URL: &str = "SLIPWAY_QUEUE_URL";
+/// SSM parameter holding the GitHub token for commit statuses (optional: without it, no status).
+pub const ENV_GITHUB_TOKEN_PARAM: &str = "SLIPWAY_GITHUB_TOKEN_PARAM";
+/// `true`: CodeBuild's own status reporting is in use; slipway sets no commit status.
+pub const ENV_CODEBUILD_REPORTS_STATUS: &str = "SLIPWAY_CODEBUILD_REPORTS_STATUS";
+/// `true`: report builds as they start (a message and a `pending` status) too.
+pub const ENV_NOTIFY_IN_PROGRESS: &str = "SLIPWAY_NOTIFY_IN_PROGRESS";
+/// Deploy targets as JSON: `{"name": {"url", "service"?, "secret_parameter", ...}}` (optional).
+pub const ENV_DEPLOY_TARGETS: &str = "SLIPWAY_DEPLOY_TARGETS";
+
+/// Why the function cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+impl StartError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            StartError::Missing(_) => "missing_setting",
+            StartError::Invalid { .. } => "invalid_setting",
+        }
+    }
+}
+
+/// The function's settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub topic_arn: String,
+    pub queue_url: String,
+    pub github_token_param: Option<String>,
+    pub notify: NotifyConfig,
+    pub deploy_targets: BTreeMap<String, notify::DeployTarget>,
+}
+
+fn flag(name: &'static str, raw: Option<String>) -> Result<bool, StartError> {
+    match raw.as_deref().map(str::trim) {
+        None | Some("") | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(StartError::Invalid {
+            name,
+            reason: "must be true or false".into(),
+        }),
+    }
+}
+
+impl Settings {
+    /// Reads settings through `var` (the process environment in `run`, a map in tests).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, StartError> {
+        let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+        let topic_arn = set(ENV_TOPIC_ARN).ok_or(StartError::Missing(ENV_TOPIC_ARN))?;
+        let queue_url = set(ENV_QUEUE_URL).ok_or(StartError::Missing(ENV_QUEUE_URL))?;
+        let github_token_param = set(ENV_GITHUB_TOKEN_PARAM);
+        let codebuild_reports = flag(
+            ENV_CODEBUILD_REPORTS_STATUS,
+            set(ENV_CODEBUILD_REPORTS_STATUS),
+        )?;
+        let in_progress = flag(ENV_NOTIFY_IN_PROGRESS, set(ENV_NOTIFY_IN_PROGRESS))?;
+        let deploy_targets = notify::parse_deploy_targets(
+            &set(ENV_DEPLOY_TARGETS).unwrap_or_default(),
+        )
+        .map_err(|e| StartError::Invalid {
+            name: ENV_DEPLOY_TARGETS,
+            reason: e.to_string(),
+        })?;
+        if !codebuild_reports && github_token_param.is_none() {
+            tracing::warn!("no GitHub token parameter and CodeBuild does not report statuses: no commit status will be set");
+        }
+        Ok(Settings {
+            topic_arn,
+            queue_url,
+            notify: NotifyConfig {
+                in_progress,
+                commit_status: !codebuild_reports && github_token_param.is_some(),
+            },
+            github_token_param,
+            deploy_targets,
+        })
+    }
+}
+
+/// The `format` message attribute of each form, for subscription filter policies.
+pub const FORMAT_ATTRIBUTE: &str = "format";
+pub const FORMAT_TEXT: &str = "text";
+pub const FORMAT_JSON: &str = "json";
+pub const FORMAT_CHATBOT: &str = "chatbot";
+
+fn attribute(value: &str) -> Result<MessageAttributeValue, SinkError> {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .map_err(|e| SinkError {
+            code: "sns_attribute".into(),
+            message: e.to_string(),
+        })
+}
+
+/// Publishes the three forms of a notification to `topic_arn`, text first. The subject (UTF-8,
+/// one line, at most 99 characters, rendered by core) goes on every message: SNS shows it to
+/// email subscribers and in the envelope other subscribers receive.
+pub async fn publish(
+    client: &aws_sdk_sns::Client,
+    topic_arn: &str,
+    n: &Notification,
+) -> Result<(), SinkError> {
+    let forms = [
+        (FORMAT_TEXT, n.text.clone()),
+        (FORMAT_JSON, n.json.to_string()),
+        (FORMAT_CHATBOT, n.chatbot.to_string()),
+    ];
+    for (format, message) in forms {
+        let mut req = client
+            .publish()
+            .topic_arn(topic_arn)
+            .subject(&n.subject)
+            .message(message)
+            .message_attributes(FORMAT_ATTRIBUTE, attribute(format)?);
+        for (name, value) in n.attributes.iter().filter(|(_, v)| !v.is_empty()) {
+            req = req.message_attributes(*name, attribute(value)?);
+        }
+        req.send().await.map_err(|e| SinkError {
+            code: "sns_publish_failed".into(),
+            message: format!(
+                "publishing the {format} form to {topic_arn} failed: {}",
+                aws_sdk_sns::error::DisplayErrorContext(e)
+            ),
+        })?;
+    }
+    Ok(())
+}
+
+/// The Lambda's sinks: SNS, GitHub, deploy hooks, the jobs queue.
+pub struct AwsSinks<S: SecretSource> {
+    pub sns: aws_sdk_sns::Client,
+    pub topic_arn: String,
+    pub queue: SqsJobQueue,
+    /// `Err`: why statuses cannot be set (the token could not be read); each status then fails
+    /// with that reason instead of being silently dropped.
+    pub github: Result<github::StatusClient, String>,
+    pub deploy: deploy::DeployHooks<S>,
+}
+
+impl<S: SecretSource + Send + Sync> Sinks for AwsSinks<S> {
+    async fn publish(&self, n: &Notification) -> Result<(), SinkError> {
+        publish(&self.sns, &self.topic_arn, n).await
+    }
+
+    async fn commit_status(&self, s: &CommitStatus) -> Result<(), SinkError> {
+        match &self.github {
+            Ok(client) => client.set(s).await,
+            Err(reason) => Err(SinkError {
+                code: "github_token_unavailable".into(),
+                message: reason.clone(),
+            }),
+        }
+    }
+
+    async fn deploy(&self, targets: &[String], _o: &BuildOutcome) -> Vec<DeployResult> {
+        self.deploy.call_all(targets).await
+    }
+
+    async fn enqueue(&self, job: &Job) -> Result<Enqueued, SinkError> {
+        Ok(self.queue.enqueue(job).await?)
+    }
+}
+
+/// Handles one event: parse, then [`notify::notify`]. A malformed or foreign event is logged
+/// and answered as `ignored`; nothing is published for it.
+pub async fn handle_event<S: Sinks>(event: &Value, cfg: &NotifyConfig, sinks: &S) -> Value {
+    let outcome = match notify::parse_event(event) {
+        Ok(o) => o,
+        Err(e) => {
+            let id = event.get("id").and_then(Value::as_str).unwrap_or("");
+            if e.code() == "event_not_slipway" {
+                tracing::info!(event_id = %id, code = e.code(), "event ignored: {e}");
+            } else {
+                tracing::warn!(event_id = %id, code = e.code(), error = %e, "malformed event acknowledged; nothing published");
+            }
+            return json!({"status": "ignored", "code": e.code(), "reason": e.to_string()});
+        }
+    };
+    let report = notify::notify(&outcome, cfg, sinks).await;
+    serde_json::to_value(&report).expect("a report always serializes")
+}
+
+/// Secrets of deploy targets: SSM parameters (decrypted) or files.
+pub struct SsmSecrets {
+    pub ssm: aws_sdk_ssm::Client,
+}
+
+impl SecretSource for SsmSecrets {
+    async fn read(
+        &self,
+        secret: &slipway_core::hook_targets::SecretRef,
+    ) -> Result<secrecy::SecretString, String> {
+        match secret {
+            slipway_core::hook_targets::SecretRef::Parameter(name) => {
+                slipway_aws::ssm::get_parameter(&self.ssm, name)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            file => slipway_hooks::FileSecrets.read(file).await,
+        }
+    }
+}
+
+/// The Lambda's entry point.
+pub async fn run() -> Result<(), lambda_runtime::Error> {
+    slipway_aws::logging::init();
+    let settings = Settings::from_vars(|k| std::env::var(k).ok()).inspect_err(|e| {
+        tracing::error!(code = e.code(), error = %e, "the notifier cannot start");
+    })?;
+    let aws = aws_config::load_from_env().await;
+    let ssm = aws_sdk_ssm::Client::new(&aws);
+    let github = match (&settings.github_token_param, settings.notify.commit_status) {
+        (Some(param), true) => match slipway_aws::ssm::get_parameter(&ssm, param).await {
+            Ok(token) => github::StatusClient::new(github::DEFAULT_API_URL, token),
+            Err(e) => {
+                tracing::error!(parameter = %param, error = %e, "GitHub token unavailable; commit statuses will fail");
+                Err(e.to_string())
+            }
+        },
+        _ => Err("commit statuses are not in use".into()),
+    };
+    let sinks = AwsSinks {
+        sns: aws_sdk_sns::Client::new(&aws),
+        topic_arn: settings.topic_arn.clone(),
+        queue: SqsJobQueue::new(aws_sdk_sqs::Client::new(&aws), settings.queue_url.clone()),
+        github,
+        deploy: deploy::DeployHooks::new(settings.deploy_targets.clone(), SsmSecrets { ssm })
+            .map_err(|e| -> lambda_runtime::Error { e.into() })?,
+    };
+    let cfg = settings.notify.clone();
+    let sinks = &sinks;
+    let cfg = &cfg;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |ev: lambda_runtime::LambdaEvent<Value>| async move {
+            let report = handle_event(&ev.payload, cfg, sinks).await;
+            // A result nobody heard of did not happen: a failed publish fails the invocation,
+            // so Lambda retries it and then parks it in the dead-letter queue (alarmed).
+            if report["publish"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("failed"))
+            {
+                return Err(lambda_runtime::Error::from(format!(
+                    "the notification was not published: {}",
+                    report["publish"]
+                )));
+            }
+            Ok::<Value, lambda_runtime::Error>(report)
+        },
+    ))
+    .await
+}
