@@ -2,6 +2,7 @@
 //! handler) defines, so the logic is tested without AWS and the adapters against moto.
 
 pub mod cleanup;
+pub mod codebuild;
 pub mod logging;
 pub mod sns;
 pub mod sqs;

@@ -448,6 +448,8 @@ pub fn build_env(
     names::check_repository(&job.repository)
         .map_err(|e| BuildEnvError::invalid("repository", e))?;
     names::check_ref(&job.git_ref).map_err(|e| BuildEnvError::invalid("ref", e))?;
+    names::check_ref(&format!("refs/heads/{}", job.default_branch))
+        .map_err(|e| BuildEnvError::invalid("default branch", e))?;
     names::check_sha(&image.commit).map_err(|e| BuildEnvError::invalid("commit", e))?;
     let reg = registry_of(&image.name).map_err(|e| BuildEnvError::invalid("image name", e))?;
     if image.tags.is_empty() {

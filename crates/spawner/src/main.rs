@@ -1,3 +1,4 @@
-fn main() {
-    // Built by a later issue; see docs/architecture.md.
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    slipway_spawner::run().await
 }
