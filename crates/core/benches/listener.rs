@@ -19,7 +19,7 @@ fn typical() -> Vec<u8> {
     std::fs::read(path).expect("fixture")
 }
 
-/// The typical payload grown to 2048 commits of 56 paths each (about 6 MB).
+/// The typical payload grown to 2048 commits of 59 paths each (about 6.1 MB).
 fn large() -> Vec<u8> {
     let mut v: Value = serde_json::from_slice(&typical()).unwrap();
     let template = v["commits"][0].clone();
@@ -31,17 +31,17 @@ fn large() -> Vec<u8> {
                 "Change number {i} across the services of the monorepo"
             ));
             c["added"] = json!(
-                (0..14)
+                (0..21)
                     .map(|j| format!("services/svc-{:03}/src/module_{j}/file_{i}.rs", i % 500))
                     .collect::<Vec<_>>()
             );
             c["modified"] = json!(
-                (0..14)
+                (0..21)
                     .map(|j| format!("services/svc-{:03}/config/settings_{j}.toml", (i + j) % 500))
                     .collect::<Vec<_>>()
             );
             c["removed"] = json!(
-                (0..12)
+                (0..17)
                     .map(|j| format!("legacy/area-{:03}/old_{j}_{i}.txt", i % 97))
                     .collect::<Vec<_>>()
             );
