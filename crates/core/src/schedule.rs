@@ -73,19 +73,26 @@ fn field(field: &'static str) -> impl FnOnce(Invalid) -> ScheduleError {
     move |reason| ScheduleError::Field { field, reason }
 }
 
-/// A schedule name: 1 to 64 ASCII letters, digits, `.`, `_` and `-` (it becomes part of a job id,
-/// a queue deduplication id and a build's environment).
+/// A schedule name: 1 to 48 ASCII letters, digits and hyphens. It becomes part of the job id
+/// (an SQS deduplication id, at most 128 characters) and of the delivery id (at most 64
+/// characters, letters, digits and hyphens, as [`names::check_delivery_id`] wants).
 pub fn check_schedule_name(name: &str) -> Result<(), Invalid> {
-    if name.is_empty() || name.len() > 64 {
-        return Err(Invalid("must be 1 to 64 characters"));
+    if name.is_empty() || name.len() > MAX_SCHEDULE_NAME {
+        return Err(Invalid("must be 1 to 48 characters"));
     }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-    {
-        return Err(Invalid(
-            "may hold only ASCII letters, digits, `.`, `_` and `-`",
-        ));
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(Invalid("may hold only ASCII letters, digits and `-`"));
+    }
+    Ok(())
+}
+
+pub const MAX_SCHEDULE_NAME: usize = 48;
+
+/// A run id: at most 36 characters (a UUID: EventBridge's event id, SQS's message id).
+fn check_run_id(run: &str) -> Result<(), Invalid> {
+    names::check_delivery_id(run)?;
+    if run.len() > 36 {
+        return Err(Invalid("must be at most 36 characters"));
     }
     Ok(())
 }
@@ -146,7 +153,7 @@ impl ScheduledRebuild {
             check_image_name(image).map_err(field("images"))?;
         }
         if let Some(run) = &self.run_id {
-            names::check_delivery_id(run).map_err(field("run_id"))?;
+            check_run_id(run).map_err(field("run_id"))?;
         }
         Ok(())
     }
@@ -198,15 +205,16 @@ pub fn rebuild_job(
     names::check_sha(head_commit).map_err(field("head_commit"))?;
     let branch = msg.branch(default_branch);
     let short = &head_commit[..12];
+    // At most 9 + 48 + 1 + 12 + 1 + 36 = 107 characters for the id, 61 for the delivery id.
     let (id, delivery_id) = match &msg.run_id {
         Some(run) => (
             format!("schedule-{}-{short}-{run}", msg.schedule),
             run.clone(),
         ),
-        None => {
-            let id = format!("schedule-{}-{short}", msg.schedule);
-            (id.clone(), id)
-        }
+        None => (
+            format!("schedule-{}-{short}", msg.schedule),
+            format!("{}-{short}", msg.schedule),
+        ),
     };
     let mut images = msg.images.clone();
     images.sort();
@@ -652,6 +660,7 @@ mod tests {
         msg.images = vec!["acme/web".into(), "acme/base".into(), "acme/web".into()];
         let job = rebuild_job(&msg, "main", HEAD).unwrap();
         assert_eq!(job.id, "schedule-weekly-6113728f27ae");
+        assert_eq!(job.delivery_id, "weekly-6113728f27ae");
         assert_eq!(
             job.trigger,
             Trigger::Schedule {
@@ -674,6 +683,20 @@ mod tests {
         assert_eq!(job.default_branch, "main");
         assert_eq!(job.delivery_id, "e2a1c9f0-1111-2222-3333-444455556666");
         assert!(job.id.ends_with("-e2a1c9f0-1111-2222-3333-444455556666"));
+
+        // The longest names still make ids SQS and the spawner accept.
+        msg.schedule = "s".repeat(MAX_SCHEDULE_NAME);
+        msg.run_id = Some("f".repeat(36));
+        let job = rebuild_job(&msg, "main", HEAD).unwrap();
+        assert!(job.id.len() <= 128, "{}", job.id.len());
+        msg.run_id = None;
+        let job = rebuild_job(&msg, "main", HEAD).unwrap();
+        assert!(names::check_delivery_id(&job.delivery_id).is_ok());
+        msg.schedule.push('s');
+        assert!(rebuild_job(&msg, "main", HEAD).is_err());
+        msg.schedule = "weekly".into();
+        msg.run_id = Some("f".repeat(37));
+        assert!(rebuild_job(&msg, "main", HEAD).is_err());
     }
 
     #[test]
@@ -682,7 +705,7 @@ mod tests {
         let cases: Vec<(ScheduledRebuild, &str)> = vec![
             (
                 ScheduledRebuild {
-                    schedule: "a;b".into(),
+                    schedule: "a_b".into(),
                     ..ok.clone()
                 },
                 "schedule",
