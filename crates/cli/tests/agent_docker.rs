@@ -371,3 +371,82 @@ async fn failed_pull_leaves_the_running_container_untouched() {
     assert_eq!((image_id.as_str(), running), (v1.as_str(), true));
     assert_eq!(get(port).await.as_deref(), Some("still here"));
 }
+
+#[tokio::test]
+async fn deliver_build_rebuilds_and_recreates_the_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique("slipwayagentbuild");
+    let port = free_port();
+    // A build context the compose file points to; the image name is local only.
+    let app = dir.path().join("app");
+    std::fs::create_dir_all(app.join("www")).unwrap();
+    let busybox =
+        std::env::var("SLIPWAY_TEST_BUSYBOX").unwrap_or_else(|_| "/usr/bin/busybox".into());
+    std::fs::copy(&busybox, app.join("busybox")).unwrap();
+    std::fs::write(app.join("www/index.html"), "built v1").unwrap();
+    std::fs::write(
+        app.join("Dockerfile"),
+        format!(
+            "FROM scratch\nCOPY busybox /bin/busybox\nCOPY www /www\n\
+             HEALTHCHECK --interval=1s --timeout=2s --retries=2 CMD [\"/bin/busybox\", \"wget\", \"-q\", \"-O\", \"/dev/null\", \"http://127.0.0.1:{port}/index.html\"]\n\
+             CMD [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"127.0.0.1:{port}\", \"-h\", \"/www\"]\n"
+        ),
+    )
+    .unwrap();
+    let image = format!("{name}/web:local");
+    let file = dir.path().join("docker-compose.yml");
+    std::fs::write(
+        &file,
+        format!("version: \"2.4\"\nservices:\n  web:\n    build: ./app\n    image: {image}\n    network_mode: host\n"),
+    )
+    .unwrap();
+    let project = Project {
+        name: name.clone(),
+        file: file.clone(),
+        image: image.clone(),
+    };
+    ok(
+        "docker-compose",
+        &[
+            "-p",
+            &name,
+            "-f",
+            &file.to_string_lossy(),
+            "up",
+            "-d",
+            "--build",
+        ],
+    );
+    wait_serving(port, "built v1").await;
+    let (_, v1, _, _) = project.container();
+
+    let service = format!("{name}/web");
+    let agent = start_agent(dir.path(), &agent_config(dir.path(), &service), &[]);
+    std::fs::write(app.join("www/index.html"), "built v2").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_slipway"))
+        .args([
+            "deliver",
+            "--url",
+            &agent.url,
+            "--service",
+            &service,
+            "--action",
+            "build",
+            "--wait",
+        ])
+        .env("SLIPWAY_DEPLOY_SECRET", SECRET)
+        .output()
+        .unwrap();
+    let record: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert!(
+        out.status.success(),
+        "{record} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(record["state"], "succeeded", "{record}");
+    assert_eq!(record["action"], "build");
+    let (_, v2, running, health) = project.container();
+    assert_ne!(v2, v1);
+    assert_eq!((running, health.as_str()), (true, "healthy"));
+    assert_eq!(get(port).await.as_deref(), Some("built v2"));
+}

@@ -42,6 +42,7 @@ pub fn router(state: Shared) -> Router {
             "/healthz",
             get(|| async { axum::Json(json!({"status": "ok"})) }),
         )
+        .fallback(|| async { refuse_plain(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -55,6 +56,10 @@ fn now() -> i64 {
 
 fn refuse(e: AgentError) -> Response {
     (e.status(), axum::Json(e.body())).into_response()
+}
+
+fn refuse_plain(status: StatusCode, code: &str, message: &str) -> Response {
+    answer(status, json!({ "error": code, "message": message }))
 }
 
 fn answer(status: StatusCode, body: Value) -> Response {
