@@ -1,0 +1,253 @@
+//! The spawner against a real SQS API (the moto server of tests/services.sh): it consumes real
+//! messages of a FIFO jobs queue, reports the batch item failures, and queues the narrowed job for
+//! the image that failed to start, which a second invocation then builds. CodeBuild is mocked
+//! (moto's CodeBuild is a stub).
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use aws_sdk_codebuild::Client;
+use aws_sdk_codebuild::config::retry::RetryConfig;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
+use common::*;
+use serde_json::json;
+use slipway_aws::codebuild::CodeBuildStarter;
+use slipway_spawner::{ATTEMPT_ATTRIBUTE, Spawner, SqsRequeue};
+
+async fn aws() -> aws_config::SdkConfig {
+    let url = std::env::var("SLIPWAY_TEST_MOTO_URL").expect(
+        "SLIPWAY_TEST_MOTO_URL is not set: start the services with `source tests/services.sh start`",
+    );
+    let probe = std::net::TcpStream::connect(url.trim_start_matches("http://"));
+    assert!(
+        probe.is_ok(),
+        "moto server at {url} is unreachable: {probe:?}"
+    );
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .load()
+        .await
+}
+
+/// What the Lambda event source mapping would hand the function for these messages.
+fn lambda_event(messages: &[aws_sdk_sqs::types::Message], queue_arn: &str) -> SqsEvent {
+    let records: Vec<_> = messages
+        .iter()
+        .map(|m| {
+            let attrs: serde_json::Map<String, serde_json::Value> = m
+                .attributes()
+                .map(|a| {
+                    a.iter()
+                        .map(|(k, v)| (k.as_str().to_string(), json!(v)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let msg_attrs: serde_json::Map<String, serde_json::Value> = m
+                .message_attributes()
+                .map(|a| {
+                    a.iter()
+                        .map(|(k, v)| {
+                            (
+                                k.clone(),
+                                json!({
+                                    "stringValue": v.string_value(),
+                                    "dataType": v.data_type(),
+                                    "stringListValues": [], "binaryListValues": []
+                                }),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            json!({
+                "messageId": m.message_id(),
+                "receiptHandle": m.receipt_handle(),
+                "body": m.body(),
+                "attributes": attrs,
+                "messageAttributes": msg_attrs,
+                "md5OfBody": m.md5_of_body(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "us-east-1",
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).unwrap()
+}
+
+async fn receive(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+    sqs.receive_message()
+        .queue_url(url)
+        .max_number_of_messages(10)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .message_attribute_names("All")
+        .wait_time_seconds(0)
+        .send()
+        .await
+        .expect("receive from moto")
+        .messages
+        .unwrap_or_default()
+}
+
+fn repository_of(req: &aws_sdk_codebuild::operation::start_build::StartBuildInput) -> String {
+    req.environment_variables_override()
+        .iter()
+        .find(|v| v.name() == "SLIPWAY_REPOSITORY")
+        .map(|v| v.value().to_string())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn consumes_real_messages_and_reports_batch_item_failures() {
+    let aws = aws().await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let name = format!(
+        "slipway-spawner-{}-{}.fifo",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .attributes(QueueAttributeName::VisibilityTimeout, "60")
+        .send()
+        .await
+        .expect("create queue on moto")
+        .queue_url
+        .unwrap();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+
+    // Two jobs, two repositories (two message groups): acme/site half starts, acme/other
+    // cannot start anything.
+    let site = job();
+    let mut other = job();
+    other.id = "push-other-1".into();
+    other.delivery_id = "other-1".into();
+    other.repository = "acme/other".into();
+    for j in [&site, &other] {
+        sqs.send_message()
+            .queue_url(&url)
+            .message_body(serde_json::to_string(j).unwrap())
+            .message_group_id(j.group_id())
+            .message_deduplication_id(&j.id)
+            .send()
+            .await
+            .unwrap();
+    }
+    let batch = receive(&sqs, &url).await;
+    assert_eq!(batch.len(), 2, "both jobs are on the queue");
+    let other_id = batch
+        .iter()
+        .find(|m| m.body().unwrap().contains("acme/other"))
+        .and_then(|m| m.message_id())
+        .unwrap()
+        .to_string();
+
+    let site_web = mock!(Client::start_build)
+        .match_requests(|r| repository_of(r) == "acme/site" && image_of(r) == "acme/web")
+        .then_output(|| started("site-web"));
+    let throttled = mock!(Client::start_build)
+        .match_requests(|r| !(repository_of(r) == "acme/site" && image_of(r) == "acme/web"))
+        .then_error(|| codebuild_error("ThrottlingException"));
+    let spawner = Spawner {
+        planner: FixedPlanner::new(Ok(plan())),
+        builds: CodeBuildStarter::new(mock_client!(
+            aws_sdk_codebuild,
+            RuleMode::MatchAny,
+            &[&site_web, &throttled],
+            |c| c.retry_config(RetryConfig::disabled())
+        )),
+        queue: SqsRequeue::new(sqs.clone(), &url),
+        settings: settings(),
+    };
+    let response = spawner.handle(lambda_event(&batch, &arn)).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        [other_id.as_str()],
+        "only acme/other is retried whole"
+    );
+    assert_eq!(site_web.num_calls(), 1);
+
+    // As the event source mapping does: the messages not reported are deleted.
+    for m in &batch {
+        if m.message_id() != Some(other_id.as_str()) {
+            sqs.delete_message()
+                .queue_url(&url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+
+    // The queue now holds the acme/site job narrowed to the image that failed, attempt 2
+    // (acme/other stays invisible until its visibility timeout).
+    let again = receive(&sqs, &url).await;
+    assert_eq!(again.len(), 1, "{again:?}");
+    let narrowed: slipway_core::Job = serde_json::from_str(again[0].body().unwrap()).unwrap();
+    assert_eq!(narrowed.repository, "acme/site");
+    assert_eq!(narrowed.images, vec!["ghcr.io/acme/api".to_string()]);
+    assert_eq!(narrowed.commit, COMMIT);
+    let attempt = again[0]
+        .message_attributes()
+        .and_then(|a| a.get(ATTEMPT_ATTRIBUTE))
+        .and_then(|v| v.string_value())
+        .map(str::to_string);
+    assert_eq!(attempt.as_deref(), Some("2"));
+    assert_eq!(
+        again[0]
+            .attributes()
+            .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+            .map(String::as_str),
+        Some("acme/site")
+    );
+
+    // CodeBuild recovered: the narrowed job starts only the image that had failed.
+    let captured: Captured = Arc::new(Mutex::new(Vec::new()));
+    let c = captured.clone();
+    let ok = mock!(Client::start_build).then_compute_response(move |req| {
+        c.lock().unwrap().push(req.clone());
+        MockResponse::Output(started("site-api"))
+    });
+    let spawner = Spawner {
+        planner: FixedPlanner::new(Ok(plan())),
+        builds: CodeBuildStarter::new(mock_client!(
+            aws_sdk_codebuild,
+            RuleMode::MatchAny,
+            &[&ok],
+            |c| c.retry_config(RetryConfig::disabled())
+        )),
+        queue: SqsRequeue::new(sqs.clone(), &url),
+        settings: settings(),
+    };
+    let response = spawner.handle(lambda_event(&again, &arn)).await;
+    assert!(response.batch_item_failures.is_empty());
+    let reqs = captured.lock().unwrap();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(image_of(&reqs[0]), "ghcr.io/acme/api");
+}
