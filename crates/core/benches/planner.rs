@@ -42,7 +42,8 @@ fn repo() -> Repo {
     }
     files.push("README.md".into());
     files.sort();
-    let config = Config::parse("ignore = [\"**/*.md\", \"docs\"]\nglobal = [\"ci/shared\"]\n").unwrap();
+    let config =
+        Config::parse("ignore = [\"**/*.md\", \"docs\"]\nglobal = [\"ci/shared\"]\n").unwrap();
     Repo {
         files,
         dockerfiles,
@@ -74,7 +75,14 @@ fn bench(c: &mut Criterion) {
     let one = vec!["services/team3/svc13/src/file4.rs".to_string()];
     // 2048 commits of two paths each, spread over every context.
     let mut push: Vec<String> = (0..4096)
-        .map(|i| format!("services/team{}/svc{}/src/file{}.rs", (i % 500) % 10, i % 500, i % 20))
+        .map(|i| {
+            format!(
+                "services/team{}/svc{}/src/file{}.rs",
+                (i % 500) % 10,
+                i % 500,
+                i % 20
+            )
+        })
         .collect();
     push.sort();
     push.dedup();
