@@ -543,7 +543,11 @@ fn actions_lines(o: &BuildOutcome, r: &Report) -> Vec<String> {
         if let Some(st) = d.status {
             s.push_str(&format!(", HTTP {st}"));
         }
-        if let Some(c) = d.error_code.as_deref().filter(|_| !d.delivered()) {
+        if let Some(c) = d
+            .error_code
+            .as_deref()
+            .filter(|c| !d.delivered() && *c != d.outcome)
+        {
             s.push_str(&format!(" ({c})"));
         }
         lines.push(s);
