@@ -99,20 +99,50 @@ fn a_push_from_local_commits_is_signed_and_lists_every_change() {
     let repo = tmp.path().join("shop");
     std::fs::create_dir_all(&repo).unwrap();
     git(&repo, &["init", "--quiet", "--initial-branch=main"]);
-    let c1 = commit(&repo, &[("web/Dockerfile", Some("FROM scratch\n")), ("old.txt", Some("x"))]);
+    let c1 = commit(
+        &repo,
+        &[
+            ("web/Dockerfile", Some("FROM scratch\n")),
+            ("old.txt", Some("x")),
+        ],
+    );
     let _c2 = commit(&repo, &[("web/index.html", Some("hi"))]);
-    let c3 = commit(&repo, &[("web/Dockerfile", Some("FROM scratch\n# 2\n")), ("old.txt", None)]);
+    let c3 = commit(
+        &repo,
+        &[
+            ("web/Dockerfile", Some("FROM scratch\n# 2\n")),
+            ("old.txt", None),
+        ],
+    );
 
     let (url, server) = one_request(202);
     let out = Command::new(env!("CARGO_BIN_EXE_slipway"))
-        .args(["replay", "--url", &url, "--secret-env", "REPLAY_TEST_SECRET", "--ref", "refs/heads/main", "--before", &c1, "--after", "HEAD", "--delivery", "d-1"])
+        .args([
+            "replay",
+            "--url",
+            &url,
+            "--secret-env",
+            "REPLAY_TEST_SECRET",
+            "--ref",
+            "refs/heads/main",
+            "--before",
+            &c1,
+            "--after",
+            "HEAD",
+            "--delivery",
+            "d-1",
+        ])
         .arg("--repo")
         .arg(&repo)
         .env("REPLAY_TEST_SECRET", SECRET)
         .output()
         .unwrap();
     let got = server.join().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed["status"], "queued");
 
@@ -124,7 +154,11 @@ fn a_push_from_local_commits_is_signed_and_lists_every_change() {
         .expect("the signature verifies");
     assert_eq!(got.header("x-github-event"), Some("push"));
     assert_eq!(got.header("x-github-delivery"), Some("d-1"));
-    assert!(got.header("content-type").unwrap().starts_with("application/json"));
+    assert!(
+        got.header("content-type")
+            .unwrap()
+            .starts_with("application/json")
+    );
     // The secret itself never travels.
     assert!(!String::from_utf8_lossy(&got.body).contains(SECRET));
 
@@ -138,7 +172,10 @@ fn a_push_from_local_commits_is_signed_and_lists_every_change() {
     assert!(!push.created && !push.forced);
     let changes = push.changes(100);
     assert!(changes.incomplete.is_none());
-    assert_eq!(changes.paths, ["old.txt", "web/Dockerfile", "web/index.html"]);
+    assert_eq!(
+        changes.paths,
+        ["old.txt", "web/Dockerfile", "web/index.html"]
+    );
     assert!(push.repository.clone_url.starts_with("file:///"));
     assert_eq!(push.repository.full_name, "local/shop");
 }
@@ -150,7 +187,15 @@ fn a_saved_payload_is_sent_as_is_and_a_refusal_fails_the_command() {
     std::fs::write(&payload, br#"{"zen":"hello"}"#).unwrap();
     let (url, server) = one_request(401);
     let out = Command::new(env!("CARGO_BIN_EXE_slipway"))
-        .args(["replay", "--url", &url, "--secret-env", "REPLAY_TEST_SECRET", "--event", "ping"])
+        .args([
+            "replay",
+            "--url",
+            &url,
+            "--secret-env",
+            "REPLAY_TEST_SECRET",
+            "--event",
+            "ping",
+        ])
         .arg(&payload)
         .env("REPLAY_TEST_SECRET", SECRET)
         .output()
@@ -165,11 +210,21 @@ fn a_saved_payload_is_sent_as_is_and_a_refusal_fails_the_command() {
 #[test]
 fn a_missing_secret_is_named_and_nothing_is_sent() {
     let out = Command::new(env!("CARGO_BIN_EXE_slipway"))
-        .args(["replay", "--url", "http://127.0.0.1:9/hooks/github", "--secret-env", "REPLAY_TEST_UNSET_SECRET", "x.json"])
+        .args([
+            "replay",
+            "--url",
+            "http://127.0.0.1:9/hooks/github",
+            "--secret-env",
+            "REPLAY_TEST_UNSET_SECRET",
+            "x.json",
+        ])
         .env_remove("REPLAY_TEST_UNSET_SECRET")
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("REPLAY_TEST_UNSET_SECRET") && err.contains("not set"), "{err}");
+    assert!(
+        err.contains("REPLAY_TEST_UNSET_SECRET") && err.contains("not set"),
+        "{err}"
+    );
 }

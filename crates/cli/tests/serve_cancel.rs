@@ -20,11 +20,20 @@ fn a_newer_push_cancels_queued_builds_of_the_same_images() {
         std::fs::create_dir_all(repo.join(name)).unwrap();
         std::fs::copy(&r.busybox, repo.join(name).join("busybox")).unwrap();
         write(&repo, &format!("{name}/stamp.txt"), &unique(name));
-        write(&repo, &format!("{name}/Dockerfile"), &busybox_dockerfile(3, ""));
+        write(
+            &repo,
+            &format!("{name}/Dockerfile"),
+            &busybox_dockerfile(3, ""),
+        );
     }
     let c1 = commit_all(&repo, "two images");
     let secrets = registry_secrets(&r, &ns_path, tmp.path());
-    let serve = setup(tmp.path(), &namespace, &secrets, "concurrency = 1\ncancel_superseded = true");
+    let serve = setup(
+        tmp.path(),
+        &namespace,
+        &secrets,
+        "concurrency = 1\ncancel_superseded = true",
+    );
     let server = serve.start(1);
     let first = server.push(&repo, None, &c1, "cancel-1");
     let t = Instant::now();
@@ -40,21 +49,33 @@ fn a_newer_push_cancels_queued_builds_of_the_same_images() {
     let builds = server.wait_settled(4, Duration::from_secs(240));
     assert_eq!(builds.len(), 4, "{builds:#?}");
     let of = |job: &Value| -> Vec<&Value> {
-        builds.iter().filter(|b| b["job_id"] == job["job_id"]).collect()
+        builds
+            .iter()
+            .filter(|b| b["job_id"] == job["job_id"])
+            .collect()
     };
     let old = of(&first);
     let mut states: Vec<&str> = old.iter().map(|b| b["state"].as_str().unwrap()).collect();
     states.sort();
     assert_eq!(states, ["cancelled", "succeeded"], "{old:#?}");
     let cancelled = old.iter().find(|b| b["state"] == "cancelled").unwrap();
-    assert!(cancelled["error"].as_str().unwrap().contains("superseded"), "{cancelled:#}");
+    assert!(
+        cancelled["error"].as_str().unwrap().contains("superseded"),
+        "{cancelled:#}"
+    );
     assert_eq!(cancelled["attempts"], 0, "a cancelled build never ran");
     let new = of(&second);
     assert_eq!(new.len(), 2);
-    assert!(new.iter().all(|b| b["state"] == "succeeded" && b["commit"] == c2.as_str()), "{new:#?}");
+    assert!(
+        new.iter()
+            .all(|b| b["state"] == "succeeded" && b["commit"] == c2.as_str()),
+        "{new:#?}"
+    );
     let events = server.events();
     assert!(
-        events.iter().any(|e| e["status"] == "cancelled" && e["build_id"] == cancelled["id"]),
+        events
+            .iter()
+            .any(|e| e["status"] == "cancelled" && e["build_id"] == cancelled["id"]),
         "{events:#?}"
     );
 }

@@ -32,7 +32,9 @@ fn a_push_becomes_images_in_the_registry_parents_first_and_only_what_changed() {
     write(
         &repo,
         "app/Dockerfile",
-        &format!("FROM {base}:main\nCOPY hello.txt /hello.txt\nCMD [\"/bin/busybox\", \"cat\", \"/hello.txt\"]\n"),
+        &format!(
+            "FROM {base}:main\nCOPY hello.txt /hello.txt\nCMD [\"/bin/busybox\", \"cat\", \"/hello.txt\"]\n"
+        ),
     );
     write(&repo, "app/hello.txt", "hello 1\n");
     let c1 = commit_all(&repo, "two images");
@@ -60,8 +62,16 @@ fn a_push_becomes_images_in_the_registry_parents_first_and_only_what_changed() {
     let short = format!("sha-{}", &c1[..7]);
     let tags = ["main", "latest", short.as_str()];
     let pull_config = docker_login(&r, tmp.path());
-    for (x, path) in [(b, format!("{ns_path}/base")), (a, format!("{ns_path}/app"))] {
-        let listed: Vec<&str> = x["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    for (x, path) in [
+        (b, format!("{ns_path}/base")),
+        (a, format!("{ns_path}/app")),
+    ] {
+        let listed: Vec<&str> = x["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
         assert_eq!(listed, tags, "planned tags");
         let digest = x["digest"].as_str().expect("a digest").to_string();
         for t in tags {
@@ -75,13 +85,27 @@ fn a_push_becomes_images_in_the_registry_parents_first_and_only_what_changed() {
         let reference = format!("{}:{short}", x["image"].as_str().unwrap());
         let _ = docker(&["rmi", "--force", &reference], None);
         let pulled = docker(&["pull", "--quiet", &reference], Some(&pull_config));
-        assert!(pulled.status.success(), "pull {reference}: {}", String::from_utf8_lossy(&pulled.stderr));
+        assert!(
+            pulled.status.success(),
+            "pull {reference}: {}",
+            String::from_utf8_lossy(&pulled.stderr)
+        );
         let labels = docker(
-            &["image", "inspect", "--format", "{{json .Config.Labels}}", &reference],
+            &[
+                "image",
+                "inspect",
+                "--format",
+                "{{json .Config.Labels}}",
+                &reference,
+            ],
             None,
         );
         let labels: Value = serde_json::from_slice(&labels.stdout).unwrap();
-        assert_eq!(labels["org.opencontainers.image.revision"], c1.as_str(), "{reference}");
+        assert_eq!(
+            labels["org.opencontainers.image.revision"],
+            c1.as_str(),
+            "{reference}"
+        );
     }
 
     // History and logs over HTTP.
@@ -90,11 +114,17 @@ fn a_push_becomes_images_in_the_registry_parents_first_and_only_what_changed() {
     assert_eq!(one["image"], base.as_str());
     assert_eq!(one["digest"], b["digest"]);
     assert_eq!(one["job"]["state"], "done");
-    assert!(one["outcome"]["phases"].as_array().unwrap().len() >= 4, "{one:#}");
+    assert!(
+        one["outcome"]["phases"].as_array().unwrap().len() >= 4,
+        "{one:#}"
+    );
     let (code, log) = server.get(&format!("/builds/{id}/log"));
     assert_eq!(code, 200);
     assert!(log.contains("built and pushed"), "{log}");
-    assert!(!log.contains(&r.password), "the registry password is in the log");
+    assert!(
+        !log.contains(&r.password),
+        "the registry password is in the log"
+    );
     let (code, svg) = server.get(&format!("/badge/{app}.svg"));
     assert_eq!(code, 200);
     assert!(svg.contains("passing"), "{svg}");
@@ -108,7 +138,10 @@ fn a_push_becomes_images_in_the_registry_parents_first_and_only_what_changed() {
     let answer = server.push(&repo, Some(&c1), &c2, "delivery-2");
     assert_eq!(answer["status"], "queued", "{answer}");
     let builds = server.wait_settled(3, Duration::from_secs(240));
-    let new: Vec<&Value> = builds.iter().filter(|x| x["commit"] == c2.as_str()).collect();
+    let new: Vec<&Value> = builds
+        .iter()
+        .filter(|x| x["commit"] == c2.as_str())
+        .collect();
     assert_eq!(new.len(), 1, "{builds:#?}");
     assert_eq!(new[0]["image"], app.as_str());
     assert_eq!(new[0]["state"], "succeeded", "{}", server.log());
@@ -119,11 +152,18 @@ fn a_push_becomes_images_in_the_registry_parents_first_and_only_what_changed() {
     assert_eq!(again["status"], "duplicate", "{again}");
 
     // 3. A push breaking the parent reports the failure and skips the child.
-    write(&repo, "base/Dockerfile", &busybox_dockerfile(0, "RUN [\"/bin/busybox\", \"false\"]\n"));
+    write(
+        &repo,
+        "base/Dockerfile",
+        &busybox_dockerfile(0, "RUN [\"/bin/busybox\", \"false\"]\n"),
+    );
     let c3 = commit_all(&repo, "break the parent");
     server.push(&repo, Some(&c2), &c3, "delivery-3");
     let builds = server.wait_settled(5, Duration::from_secs(240));
-    let new: Vec<&Value> = builds.iter().filter(|x| x["commit"] == c3.as_str()).collect();
+    let new: Vec<&Value> = builds
+        .iter()
+        .filter(|x| x["commit"] == c3.as_str())
+        .collect();
     assert_eq!(new.len(), 2, "{builds:#?}");
     let fb = new.iter().find(|x| x["image"] == base.as_str()).unwrap();
     let sa = new.iter().find(|x| x["image"] == app.as_str()).unwrap();
@@ -142,7 +182,12 @@ fn a_push_becomes_images_in_the_registry_parents_first_and_only_what_changed() {
     let events = server.events();
     let statuses: Vec<(String, String)> = events
         .iter()
-        .map(|e| (e["image"].as_str().unwrap().to_string(), e["status"].as_str().unwrap().to_string()))
+        .map(|e| {
+            (
+                e["image"].as_str().unwrap().to_string(),
+                e["status"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(
         statuses,

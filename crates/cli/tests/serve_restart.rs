@@ -23,7 +23,11 @@ fn after_sigkill_and_restart_every_job_completes_exactly_once() {
         std::fs::create_dir_all(repo.join(name)).unwrap();
         std::fs::copy(&r.busybox, repo.join(name).join("busybox")).unwrap();
         write(&repo, &format!("{name}/stamp.txt"), &unique(name));
-        write(&repo, &format!("{name}/Dockerfile"), &busybox_dockerfile(4, ""));
+        write(
+            &repo,
+            &format!("{name}/Dockerfile"),
+            &busybox_dockerfile(4, ""),
+        );
     }
     let c1 = commit_all(&repo, "two slow images");
     write(&repo, "two/stamp.txt", &unique("two-again"));
@@ -31,9 +35,17 @@ fn after_sigkill_and_restart_every_job_completes_exactly_once() {
 
     let secrets = registry_secrets(&r, &ns_path, tmp.path());
     // One build at a time: the second image and the second job wait in the queue.
-    let serve = setup(tmp.path(), &namespace, &secrets, "concurrency = 1\ncancel_superseded = false");
+    let serve = setup(
+        tmp.path(),
+        &namespace,
+        &secrets,
+        "concurrency = 1\ncancel_superseded = false",
+    );
     let mut server = serve.start(1);
-    assert_eq!(server.push(&repo, None, &c1, "restart-1")["status"], "queued");
+    assert_eq!(
+        server.push(&repo, None, &c1, "restart-1")["status"],
+        "queued"
+    );
 
     // Kill while the first build runs.
     let t = Instant::now();
@@ -42,12 +54,19 @@ fn after_sigkill_and_restart_every_job_completes_exactly_once() {
         if b.iter().any(|x| x["state"] == "running") {
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(60), "no build started: {b:#?}\n{}", server.log());
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "no build started: {b:#?}\n{}",
+            server.log()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(1500));
     // A second job is accepted (committed before the 202) and the server is killed at once.
-    assert_eq!(server.push(&repo, Some(&c1), &c2, "restart-2")["status"], "queued");
+    assert_eq!(
+        server.push(&repo, Some(&c1), &c2, "restart-2")["status"],
+        "queued"
+    );
     server.kill();
     let first_events = server.events();
     assert!(
@@ -61,16 +80,32 @@ fn after_sigkill_and_restart_every_job_completes_exactly_once() {
     let mut per_job_image: BTreeMap<(String, String), Vec<&Value>> = BTreeMap::new();
     for b in &builds {
         per_job_image
-            .entry((b["job_id"].as_str().unwrap().into(), b["image"].as_str().unwrap().into()))
+            .entry((
+                b["job_id"].as_str().unwrap().into(),
+                b["image"].as_str().unwrap().into(),
+            ))
             .or_default()
             .push(b);
     }
     assert_eq!(per_job_image.len(), 3, "{builds:#?}");
     for ((job, image), list) in &per_job_image {
-        assert_eq!(list.len(), 1, "{job} built {image} more than once: {list:#?}");
-        assert_eq!(list[0]["state"], "succeeded", "{:#}\n{}", list[0], server.log());
+        assert_eq!(
+            list.len(),
+            1,
+            "{job} built {image} more than once: {list:#?}"
+        );
+        assert_eq!(
+            list[0]["state"],
+            "succeeded",
+            "{:#}\n{}",
+            list[0],
+            server.log()
+        );
     }
-    let attempts: Vec<i64> = builds.iter().map(|b| b["attempts"].as_i64().unwrap()).collect();
+    let attempts: Vec<i64> = builds
+        .iter()
+        .map(|b| b["attempts"].as_i64().unwrap())
+        .collect();
     assert_eq!(
         attempts.iter().filter(|&&a| a == 2).count(),
         1,
@@ -88,12 +123,18 @@ fn after_sigkill_and_restart_every_job_completes_exactly_once() {
     assert_eq!(events.len(), 3, "{events:#?}");
 
     // A redelivery after the restart queues nothing new; a third start runs nothing again.
-    assert_eq!(server.push(&repo, Some(&c1), &c2, "restart-2")["status"], "duplicate");
+    assert_eq!(
+        server.push(&repo, Some(&c1), &c2, "restart-2")["status"],
+        "duplicate"
+    );
     server.kill();
     let server = serve.start(3);
     std::thread::sleep(Duration::from_secs(3));
     let after = server.builds();
     assert_eq!(after.len(), 3);
-    assert!(after.iter().all(|b| b["state"] == "succeeded"), "{after:#?}");
+    assert!(
+        after.iter().all(|b| b["state"] == "succeeded"),
+        "{after:#?}"
+    );
     assert!(server.events().is_empty(), "a third start ran builds again");
 }

@@ -8,7 +8,11 @@ const SECRET: &str = "startup-test-secret-0123456789";
 
 fn serve(config: Option<&Path>, data_dir: &Path, env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_slipway"));
-    c.arg("serve").arg("--listen").arg("127.0.0.1:0").arg("--data-dir").arg(data_dir);
+    c.arg("serve")
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--data-dir")
+        .arg(data_dir);
     if let Some(p) = config {
         c.arg("--config").arg(p);
     }
@@ -39,7 +43,11 @@ fn print_config_is_a_valid_configuration() {
     let o = serve(Some(&p), &tmp.path().join("data"), &[]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("[no_webhook_secret]"), "{}", stderr(&o));
-    assert!(stderr(&o).contains("SLIPWAY_WEBHOOK_SECRET"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("SLIPWAY_WEBHOOK_SECRET"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -50,21 +58,45 @@ fn a_bad_config_names_the_file_and_the_key() {
     let o = serve(Some(&p), tmp.path(), &[("SLIPWAY_WEBHOOK_SECRET", SECRET)]);
     assert!(!o.status.success());
     let e = stderr(&o);
-    assert!(e.contains("[config_invalid]") && e.contains("concurency") && e.contains("serve.toml"), "{e}");
+    assert!(
+        e.contains("[config_invalid]") && e.contains("concurency") && e.contains("serve.toml"),
+        "{e}"
+    );
 
     std::fs::write(&p, "namespace = \"Not/Valid\"\n").unwrap();
-    let e = stderr(&serve(Some(&p), tmp.path(), &[("SLIPWAY_WEBHOOK_SECRET", SECRET)]));
-    assert!(e.contains("[config_invalid]") && e.contains("namespace"), "{e}");
+    let e = stderr(&serve(
+        Some(&p),
+        tmp.path(),
+        &[("SLIPWAY_WEBHOOK_SECRET", SECRET)],
+    ));
+    assert!(
+        e.contains("[config_invalid]") && e.contains("namespace"),
+        "{e}"
+    );
 
-    let e = stderr(&serve(Some(&tmp.path().join("missing.toml")), tmp.path(), &[]));
-    assert!(e.contains("[config_unreadable]") && e.contains("missing.toml"), "{e}");
+    let e = stderr(&serve(
+        Some(&tmp.path().join("missing.toml")),
+        tmp.path(),
+        &[],
+    ));
+    assert!(
+        e.contains("[config_unreadable]") && e.contains("missing.toml"),
+        "{e}"
+    );
 }
 
 #[test]
 fn a_short_secret_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let e = stderr(&serve(None, tmp.path(), &[("SLIPWAY_WEBHOOK_SECRET", "short")]));
-    assert!(e.contains("[no_webhook_secret]") && e.contains("shorter than"), "{e}");
+    let e = stderr(&serve(
+        None,
+        tmp.path(),
+        &[("SLIPWAY_WEBHOOK_SECRET", "short")],
+    ));
+    assert!(
+        e.contains("[no_webhook_secret]") && e.contains("shorter than"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -73,8 +105,15 @@ fn an_unwritable_data_dir_says_which_and_how_to_fix() {
     // A file where the directory should be: unusable for root too.
     let blocker = tmp.path().join("not-a-dir");
     std::fs::write(&blocker, "x").unwrap();
-    let e = stderr(&serve(None, &blocker.join("data"), &[("SLIPWAY_WEBHOOK_SECRET", SECRET)]));
-    assert!(e.contains("[data_dir_unusable]") && e.contains("--data-dir") && e.contains("not-a-dir"), "{e}");
+    let e = stderr(&serve(
+        None,
+        &blocker.join("data"),
+        &[("SLIPWAY_WEBHOOK_SECRET", SECRET)],
+    ));
+    assert!(
+        e.contains("[data_dir_unusable]") && e.contains("--data-dir") && e.contains("not-a-dir"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -88,5 +127,8 @@ fn no_docker_engine_says_how_to_start_it() {
             ("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
         ],
     ));
-    assert!(e.contains("[docker_unavailable]") && e.contains("start it"), "{e}");
+    assert!(
+        e.contains("[docker_unavailable]") && e.contains("start it"),
+        "{e}"
+    );
 }

@@ -103,20 +103,17 @@ async fn builds(State(st): State<Arc<AppState>>, Query(q): Query<BuildsQuery>) -
     }
 }
 
-fn parse_id(raw: &str) -> Result<i64, Response> {
-    raw.parse::<i64>().map_err(|_| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "invalid_build_id",
-            "a build id is a number, as listed by GET /builds",
-        )
-    })
+fn bad_id() -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        "invalid_build_id",
+        "a build id is a number, as listed by GET /builds",
+    )
 }
 
 async fn build(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    let id = match parse_id(&id) {
-        Ok(i) => i,
-        Err(r) => return r,
+    let Ok(id) = id.parse::<i64>() else {
+        return bad_id();
     };
     match st.store.build(id) {
         Ok(Some(b)) => {
@@ -139,9 +136,8 @@ async fn build(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> Respo
 /// Streams the log: what is written so far, then new lines as the build writes them, until the
 /// build is finished.
 async fn build_log(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    let id = match parse_id(&id) {
-        Ok(i) => i,
-        Err(r) => return r,
+    let Ok(id) = id.parse::<i64>() else {
+        return bad_id();
     };
     match st.store.build(id) {
         Ok(Some(_)) => {}
