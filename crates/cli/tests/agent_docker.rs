@@ -217,7 +217,21 @@ impl Drop for Project {
             ],
             None,
         );
-        let _ = run("docker", &["rmi", "-f", &self.image], None);
+        // Every image of the test's repository, including pulled ones known only by digest.
+        let repository = self
+            .image
+            .rsplit_once(':')
+            .map_or(self.image.as_str(), |(r, _)| r);
+        let ids = run("docker", &["images", "-q", repository], None);
+        let mut ids: Vec<String> = String::from_utf8_lossy(&ids.stdout)
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        ids.sort();
+        ids.dedup();
+        for id in ids {
+            let _ = run("docker", &["rmi", "-f", &id], None);
+        }
     }
 }
 
@@ -318,7 +332,14 @@ async fn deliver_recreates_with_the_new_image_and_rolls_back_a_broken_one() {
         (v2.as_str(), true, "healthy")
     );
     assert_eq!(get(port).await.as_deref(), Some("v2"));
-    // remove_old_images: v1 is gone.
+    // remove_old_images: v1 is gone, and so is the tag that pinned it during the deploy.
+    let pin = format!("slipway-rollback/{name}-web:previous");
+    assert!(
+        !run("docker", &["image", "inspect", &pin], None)
+            .status
+            .success(),
+        "{pin} left behind"
+    );
     assert!(
         !run("docker", &["image", "inspect", &v1], None)
             .status

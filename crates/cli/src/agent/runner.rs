@@ -300,16 +300,23 @@ impl Job {
             Health::Healthy => {}
             Health::Failed(why) => return self.roll_back(&service, &keep, why).await,
         }
-        let _ = self.engine.docker(&["rmi", "--no-prune", &keep]).await;
         if self.settings.remove_old_images {
-            match self.engine.docker(&["rmi", &service.image_id]).await {
-                Ok(run) if run.ok => self.log(format!(
+            let _ = self.engine.docker(&["rmi", &keep]).await;
+            // By id as well: a pulled image keeps its `repo@digest` reference after its last
+            // tag is gone. This fails (and keeps the image) when another tag still names it.
+            let _ = self.engine.docker(&["rmi", &service.image_id]).await;
+            match self.engine.image_id(&service.image_id).await {
+                Err(_) => self.log(format!(
                     "removed previous image {}",
                     short(&service.image_id)
                 )),
-                Ok(run) => self.log(format!("previous image kept: {}", run.tail())),
-                Err(e) => self.log(format!("previous image kept: {e}")),
+                Ok(_) => self.log(format!(
+                    "previous image {} kept: still tagged or in use",
+                    short(&service.image_id)
+                )),
             }
+        } else {
+            self.log(format!("previous image kept as {keep}"));
         }
         let msg = format!(
             "{} recreated with {} and healthy",
@@ -372,9 +379,10 @@ impl Job {
             }
         }
         .await;
-        let _ = self.engine.docker(&["rmi", "--no-prune", keep]).await;
         match restored {
             Ok(()) => {
+                // The reference points at the previous image again: this only drops the extra tag.
+                let _ = self.engine.docker(&["rmi", keep]).await;
                 let msg = format!("rolled back to {}: {why}", short(&service.image_id));
                 self.log(&msg);
                 (DeployState::RolledBack, msg)
