@@ -778,11 +778,14 @@ fn write_private(p: &Path, text: &str) -> Result<(), String> {
 /// Clones `source` and checks out `commit` (validated hex) into `dir`, all as argv.
 async fn checkout(source: &str, commit: &str, dir: &Path) -> Result<(), String> {
     slipway_core::names::check_sha(commit).map_err(|e| format!("the commit {e}"))?;
+    // `ext::` and other transports that run commands are refused: in `slipway serve` the
+    // source is the job's clone URL.
     let status = Command::new("git")
         .args(["clone", "--quiet", "--no-checkout", "--"])
         .arg(source)
         .arg(dir)
         .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_ALLOW_PROTOCOL", "file:https:http:ssh:git")
         .stdin(Stdio::null())
         .status()
         .await
