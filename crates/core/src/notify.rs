@@ -250,11 +250,7 @@ pub fn parse_event(event: &Value) -> Result<BuildOutcome, EventError> {
     let build_id = detail
         .get("build-id")
         .and_then(text)
-        .or_else(|| {
-            obj.get("resources")
-                .and_then(|r| r.get(0))
-                .and_then(text)
-        })
+        .or_else(|| obj.get("resources").and_then(|r| r.get(0)).and_then(text))
         .ok_or(EventError::Missing("detail.build-id"))?;
     let empty = Value::Null;
     let info = detail.get("additional-information").unwrap_or(&empty);
@@ -703,10 +699,8 @@ pub trait Sinks: Sync {
     /// Delivers the notification (every form the sink carries).
     fn publish(&self, n: &Notification) -> impl Future<Output = Result<(), SinkError>> + Send;
     /// Sets a commit status.
-    fn commit_status(
-        &self,
-        s: &CommitStatus,
-    ) -> impl Future<Output = Result<(), SinkError>> + Send;
+    fn commit_status(&self, s: &CommitStatus)
+    -> impl Future<Output = Result<(), SinkError>> + Send;
     /// Calls the named deploy targets for a successful build; one result per name, in order.
     /// A target that fails never stops the others.
     fn deploy(
@@ -888,7 +882,11 @@ pub fn parse_deploy_targets(
         let secret = match (c.secret_parameter, c.secret_file) {
             (Some(p), None) => crate::hook_targets::SecretRef::Parameter(p),
             (None, Some(f)) => crate::hook_targets::SecretRef::File(f),
-            _ => return Err(bad("exactly one of secret_parameter and secret_file is needed")),
+            _ => {
+                return Err(bad(
+                    "exactly one of secret_parameter and secret_file is needed",
+                ));
+            }
         };
         let timeout = match c.timeout_seconds {
             None => DEPLOY_DEFAULT_TIMEOUT,
@@ -963,7 +961,11 @@ mod tests {
         assert!(s.chars().count() <= MAX_SUBJECT_CHARS, "{s}");
         assert!(s.ends_with("/web:main stopped"), "{s}");
         assert!(s.contains('…'));
-        let s = subject(&outcome("acme/web", &"t".repeat(128), BuildStatus::Succeeded));
+        let s = subject(&outcome(
+            "acme/web",
+            &"t".repeat(128),
+            BuildStatus::Succeeded,
+        ));
         assert!(s.chars().count() <= MAX_SUBJECT_CHARS, "{s}");
         assert!(s.contains("acme/web:ttt"), "{s}");
     }
@@ -982,8 +984,14 @@ mod tests {
     #[test]
     fn child_ids_are_stable_and_valid() {
         let a = child_job_id("arn:aws:codebuild:x:1:build/p:u", "acme/web-debug");
-        assert_eq!(a, child_job_id("arn:aws:codebuild:x:1:build/p:u", "acme/web-debug"));
-        assert_ne!(a, child_job_id("arn:aws:codebuild:x:1:build/p:v", "acme/web-debug"));
+        assert_eq!(
+            a,
+            child_job_id("arn:aws:codebuild:x:1:build/p:u", "acme/web-debug")
+        );
+        assert_ne!(
+            a,
+            child_job_id("arn:aws:codebuild:x:1:build/p:v", "acme/web-debug")
+        );
         build_env::check_job_id(&a).unwrap();
         let o = outcome("acme/web", "main", BuildStatus::Succeeded);
         let j = child_job(&o, "acme/web-debug");

@@ -66,7 +66,8 @@ impl StatusClient {
 
     /// Sets one status; one retry after a 5xx or a failed connection.
     pub async fn set(&self, s: &CommitStatus) -> Result<(), SinkError> {
-        check_repository(&s.repository).map_err(|e| fail("github_status_invalid", e.to_string()))?;
+        check_repository(&s.repository)
+            .map_err(|e| fail("github_status_invalid", e.to_string()))?;
         check_sha(&s.commit).map_err(|e| fail("github_status_invalid", e.to_string()))?;
         let url = self.url(&s.repository, &s.commit);
         let body = serde_json::json!({

@@ -108,7 +108,9 @@ impl Settings {
             reason: e.to_string(),
         })?;
         if !codebuild_reports && github_token_param.is_none() {
-            tracing::warn!("no GitHub token parameter and CodeBuild does not report statuses: no commit status will be set");
+            tracing::warn!(
+                "no GitHub token parameter and CodeBuild does not report statuses: no commit status will be set"
+            );
         }
         Ok(Settings {
             topic_arn,

@@ -91,14 +91,20 @@ async fn malformed_events_are_acknowledged_and_nothing_is_said_about_them() {
     let mut unknown_status = fixture("succeeded.json");
     unknown_status["detail"]["build-status"] = json!("EXPLODED");
     let mut no_status = fixture("failed.json");
-    no_status["detail"].as_object_mut().unwrap().remove("build-status");
+    no_status["detail"]
+        .as_object_mut()
+        .unwrap()
+        .remove("build-status");
     let mut phase_change = fixture("succeeded.json");
     phase_change["detail-type"] = json!("CodeBuild Build Phase Change");
     let cases = [
         (json!(null), "event_not_object"),
         (json!("SUCCEEDED"), "event_not_object"),
         (json!({}), "event_field_missing"),
-        (json!({"detail-type": "CodeBuild Build State Change", "detail": 7}), "event_field_missing"),
+        (
+            json!({"detail-type": "CodeBuild Build State Change", "detail": 7}),
+            "event_field_missing",
+        ),
         (hostile, "build_env_invalid"),
         (unknown_status, "event_status_unknown"),
         (no_status, "event_field_missing"),
@@ -133,8 +139,10 @@ async fn a_success_queues_its_children_calls_its_deploy_targets_and_sets_the_sta
         assert_eq!(j.commit, "6113728f27ae82c7b1a177c8d03f9e96e0adf246");
         assert_eq!(j.git_ref, "refs/heads/main");
         assert_eq!(j.default_branch, "main");
-        assert!(matches!(&j.trigger, slipway_core::Trigger::Parent { image, build_id }
-            if image == "acme/web" && build_id.ends_with(":0bd0c2a5-9e5c-4b0e-8f43-6b1f1c2e7a11")));
+        assert!(
+            matches!(&j.trigger, slipway_core::Trigger::Parent { image, build_id }
+            if image == "acme/web" && build_id.ends_with(":0bd0c2a5-9e5c-4b0e-8f43-6b1f1c2e7a11"))
+        );
     }
     assert_eq!(*sinks.deploys.lock().unwrap(), ["prod-web", "staging-web"]);
     let statuses = sinks.statuses.lock().unwrap().clone();
@@ -144,8 +152,15 @@ async fn a_success_queues_its_children_calls_its_deploy_targets_and_sets_the_sta
     assert_eq!(statuses[0].description, "pushed :main in 1m 59s");
     let n = sinks.published.lock().unwrap()[0].clone();
     assert_eq!(n.subject, "✔ acme/web:main built");
-    assert!(n.text.contains("Child queued:   acme/web-debug\n"), "{}", n.text);
-    assert!(n.text.contains("Deploy prod-web: delivered after 1 attempt, HTTP 202\n"));
+    assert!(
+        n.text.contains("Child queued:   acme/web-debug\n"),
+        "{}",
+        n.text
+    );
+    assert!(
+        n.text
+            .contains("Deploy prod-web: delivered after 1 attempt, HTTP 202\n")
+    );
     assert_eq!(n.json["digest"], format!("sha256:{}", "4f".repeat(32)));
     assert_eq!(n.json["duration_seconds"], 119);
     assert_eq!(n.chatbot["version"], "1.0");
@@ -162,7 +177,10 @@ async fn a_failure_queues_no_child_names_the_parent_and_the_failing_phase() {
         let sinks = Recorder::default();
         let r = handle_event(&fixture(fixture_name), &cfg(), &sinks).await;
         assert!(sinks.jobs.lock().unwrap().is_empty(), "{fixture_name}");
-        assert!(sinks.deploys.lock().unwrap().is_empty(), "no deploy after a {verb} build");
+        assert!(
+            sinks.deploys.lock().unwrap().is_empty(),
+            "no deploy after a {verb} build"
+        );
         assert_eq!(
             r["children"]["skipped"],
             json!(["acme/web-debug", "acme/web-slim"])
@@ -171,8 +189,9 @@ async fn a_failure_queues_no_child_names_the_parent_and_the_failing_phase() {
         let n = sinks.published.lock().unwrap()[0].clone();
         assert_eq!(n.subject, format!("✘ acme/web:main {verb}"));
         assert!(
-            n.text
-                .contains(&format!("Child skipped:  acme/web-debug (parent acme/web {verb})\n")),
+            n.text.contains(&format!(
+                "Child skipped:  acme/web-debug (parent acme/web {verb})\n"
+            )),
             "{}",
             n.text
         );
@@ -195,7 +214,10 @@ async fn in_progress_is_reported_only_when_configured() {
     let r = handle_event(&fixture("in_progress.json"), &on, &sinks).await;
     assert_eq!(r["publish"], "published");
     assert_eq!(sinks.statuses.lock().unwrap()[0].state, "pending");
-    assert!(sinks.jobs.lock().unwrap().is_empty(), "children wait for the result");
+    assert!(
+        sinks.jobs.lock().unwrap().is_empty(),
+        "children wait for the result"
+    );
     assert_eq!(
         sinks.published.lock().unwrap()[0].subject,
         "▶ acme/web:main building"
@@ -218,7 +240,11 @@ async fn a_200_character_image_name_keeps_the_subject_within_the_limit() {
     let sinks = Recorder::default();
     handle_event(&event, &cfg(), &sinks).await;
     let n = sinks.published.lock().unwrap()[0].clone();
-    assert!(n.subject.chars().count() <= MAX_SUBJECT_CHARS, "{}", n.subject);
+    assert!(
+        n.subject.chars().count() <= MAX_SUBJECT_CHARS,
+        "{}",
+        n.subject
+    );
     assert!(n.subject.starts_with("✘ …"), "{}", n.subject);
     assert!(n.subject.ends_with("/web:main failed"), "{}", n.subject);
     // The body and the attributes keep the whole name.

@@ -29,7 +29,10 @@ async fn aws() -> aws_config::SdkConfig {
         "SLIPWAY_TEST_MOTO_URL is not set: start the services with `source tests/services.sh start`",
     );
     let probe = std::net::TcpStream::connect(url.trim_start_matches("http://"));
-    assert!(probe.is_ok(), "moto server at {url} is unreachable: {probe:?}");
+    assert!(
+        probe.is_ok(),
+        "moto server at {url} is unreachable: {probe:?}"
+    );
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(url)
         .region(aws_config::Region::new("us-east-1"))
@@ -54,7 +57,12 @@ async fn queue(aws: &aws_config::SdkConfig, name: &str, fifo: bool) -> (String, 
     if fifo {
         req = req.attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true");
     }
-    let url = req.send().await.expect("create queue on moto").queue_url.unwrap();
+    let url = req
+        .send()
+        .await
+        .expect("create queue on moto")
+        .queue_url
+        .unwrap();
     let arn = sqs
         .get_queue_attributes()
         .queue_url(&url)
@@ -245,7 +253,10 @@ Deploy staging-web: not_configured
 
     let machine = w.envelopes("json").await;
     assert_eq!(machine.len(), 2);
-    assert_eq!(attributes(&machine[0]), expected_attributes("json", "SUCCEEDED"));
+    assert_eq!(
+        attributes(&machine[0]),
+        expected_attributes("json", "SUCCEEDED")
+    );
     let m: Value = serde_json::from_str(machine[0]["Message"].as_str().unwrap()).unwrap();
     assert_eq!(m["status"], "SUCCEEDED");
     assert_eq!(m["digest"], digest);
@@ -266,7 +277,10 @@ async fn a_failure_queues_no_child_and_says_so_with_the_failing_phase() {
     let w = world().await;
     let r = handle_event(&fixture("failed.json"), &cfg(), &w.sinks()).await;
     assert_eq!(r["publish"], "published", "{r}");
-    assert!(w.drain(&w.jobs).await.is_empty(), "a failed parent queues no child");
+    assert!(
+        w.drain(&w.jobs).await.is_empty(),
+        "a failed parent queues no child"
+    );
     let text = w.envelopes("text").await;
     assert_eq!(text.len(), 1);
     let e = &text[0];
@@ -314,7 +328,10 @@ async fn stopped_builds_and_long_names_reach_subscribers_within_the_subject_limi
     assert_eq!(text.len(), 1);
     let subject = text[0]["Subject"].as_str().unwrap();
     assert!(subject.chars().count() <= 100, "{subject}");
-    assert!(subject.starts_with("✘ …") && subject.ends_with("/web:main stopped"), "{subject}");
+    assert!(
+        subject.starts_with("✘ …") && subject.ends_with("/web:main stopped"),
+        "{subject}"
+    );
     assert_eq!(attributes(&text[0])["image"], name);
     assert_eq!(attributes(&text[0])["status"], "STOPPED");
 }

@@ -234,7 +234,11 @@ async fn deploy_hooks_are_signed_retried_reported_and_never_wait_for_each_other(
     assert_eq!(count("/slow/deploys"), 3);
     assert_eq!(count("/good/deploys"), 1);
     assert!(verified.iter().all(|(_, service)| service == "web"));
-    assert_eq!(server.refused.load(Ordering::SeqCst), 1, "the forged request");
+    assert_eq!(
+        server.refused.load(Ordering::SeqCst),
+        1,
+        "the forged request"
+    );
     assert_eq!(
         *server.good_saw_slow.lock().unwrap(),
         Some(true),
@@ -266,7 +270,12 @@ async fn deploy_hooks_are_signed_retried_reported_and_never_wait_for_each_other(
     assert_eq!(body["state"], "success");
     assert_eq!(body["context"], "slipway/acme/web");
     assert_eq!(body["description"], "pushed :main in 1m 59s");
-    assert!(body["target_url"].as_str().unwrap().starts_with("https://console.aws.amazon.com/"));
+    assert!(
+        body["target_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://console.aws.amazon.com/")
+    );
     assert_eq!(report["commit_status"], "set");
 }
 
@@ -284,8 +293,7 @@ async fn a_commit_status_github_refuses_is_reported_not_hidden() {
         in_progress: false,
         commit_status: true,
     };
-    let report =
-        slipway_notifier::handle_event(&event_deploying_to(""), &cfg, &sinks).await;
+    let report = slipway_notifier::handle_event(&event_deploying_to(""), &cfg, &sinks).await;
     assert_eq!(report["commit_status"], "failed: github_status_failed");
     assert_eq!(report["publish"], "published");
     let n = sinks.published.lock().unwrap()[0].clone();
