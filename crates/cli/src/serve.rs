@@ -119,6 +119,23 @@ async fn start(args: Args) -> Result<(), StartError> {
         .map_err(|e| bad_config(format!("the buildspec is invalid: {e}")))?;
     let secrets = SecretSource::load(cfg.registry_secrets_file.as_deref())
         .map_err(|e| bad_config(e.to_string()))?;
+    let deploy = match &cfg.deploy_targets_file {
+        None => None,
+        Some(p) => {
+            let raw = std::fs::read_to_string(p).map_err(|e| {
+                bad_config(format!(
+                    "cannot read deploy_targets_file {}: {e}",
+                    p.display()
+                ))
+            })?;
+            let targets = slipway_core::notify::parse_deploy_targets(&raw)
+                .map_err(|e| bad_config(format!("{}: {e}", p.display())))?;
+            let hooks =
+                slipway_notifier::deploy::DeployHooks::new(targets, slipway_hooks::FileSecrets)
+                    .map_err(|e| bad_config(format!("deploy hooks: {e}")))?;
+            Some(hooks)
+        }
+    };
     check_docker().await?;
 
     let db = data_dir.join("slipway.db");
@@ -146,6 +163,7 @@ async fn start(args: Args) -> Result<(), StartError> {
         buildspec,
         secrets,
         parameter_prefix: cfg.parameter_prefix.clone(),
+        deploy,
         notifier: notify::Notifier {
             sinks: vec![Box::new(notify::Stdout)],
         },

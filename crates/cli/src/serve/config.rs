@@ -48,6 +48,9 @@ concurrency = 2
 cancel_superseded = true
 # Build history kept per image (older builds and their logs are deleted).
 keep_builds_per_image = 50
+# Deploy agents told when an image with `deploy = ["name"]` in slipway.toml is pushed: a JSON
+# file {"name": {"url": "http://127.0.0.1:8090/deploys", "service": "web", "secret_file": "..."}}.
+# deploy_targets_file = "/etc/slipway/deploy-targets.json"
 # The buildspec the builds run (default: the one slipway ships).
 # buildspec = "/etc/slipway/buildspec.yml"
 "#;
@@ -71,6 +74,7 @@ pub struct ServeConfig {
     pub cancel_superseded: bool,
     pub keep_builds_per_image: usize,
     pub buildspec: Option<PathBuf>,
+    pub deploy_targets_file: Option<PathBuf>,
     pub max_body_bytes: usize,
 }
 
@@ -93,6 +97,7 @@ impl Default for ServeConfig {
             cancel_superseded: true,
             keep_builds_per_image: 50,
             buildspec: None,
+            deploy_targets_file: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }

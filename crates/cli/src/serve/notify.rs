@@ -1,8 +1,9 @@
 //! Where `slipway serve` reports finished builds. The sink seam: every sink gets the same event;
 //! a sink's failure is logged and never fails a build.
 //!
-//! Today: standard output (one JSON line per event). Webhook targets and deploy agents are sinks
-//! of the notifier (`slipway_core::notify`, issue 5) and plug in here once it lands.
+//! Today: standard output (one JSON line per event). Deploy agents are called by the worker
+//! through the notifier's signed deploy hooks and their results reported here; webhook targets
+//! as a sink are not wired yet.
 
 use serde::Serialize;
 
@@ -54,7 +55,37 @@ pub struct Notifier {
     pub sinks: Vec<Box<dyn Sink>>,
 }
 
+/// Deploy hooks called for a build.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeployEvent<'a> {
+    pub event: &'static str,
+    pub build_id: i64,
+    pub image: &'a str,
+    pub commit: &'a str,
+    pub deploys: &'a [slipway_core::notify::DeployResult],
+}
+
 impl Notifier {
+    pub fn deployed(
+        &self,
+        b: &super::store::BuildRecord,
+        results: &[slipway_core::notify::DeployResult],
+    ) {
+        let e = DeployEvent {
+            event: "deployed",
+            build_id: b.id,
+            image: &b.image,
+            commit: &b.commit,
+            deploys: results,
+        };
+        // Standard output only: the stdout sink is the one that carries deploy results today.
+        if let Ok(line) = serde_json::to_string(&e) {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+        }
+    }
+
     pub fn notify(&self, event: &BuildEvent) {
         for s in &self.sinks {
             if let Err(e) = s.send(event) {

@@ -27,6 +27,8 @@ pub struct Worker {
     pub secrets: SecretSource,
     pub parameter_prefix: String,
     pub notifier: Notifier,
+    /// Deploy agents, by target name (`deploy_targets_file`).
+    pub deploy: Option<slipway_notifier::deploy::DeployHooks<slipway_hooks::FileSecrets>>,
 }
 
 pub fn log_path(data_dir: &Path, build_id: i64) -> PathBuf {
@@ -245,6 +247,9 @@ impl Worker {
             outcome.error.as_deref(),
             value,
         );
+        if ok && !b.planned.deploy.is_empty() {
+            self.deploy(&b).await;
+        }
     }
 
     fn finish(
@@ -299,6 +304,22 @@ impl Worker {
             }
             Err(e) => tracing::warn!(error = %e, "old builds not pruned"),
         }
+    }
+
+    /// Tells the image's deploy agents, after its success is committed. A crash between the two
+    /// loses these calls (the build does not run again): redeploy with `slipway deliver`.
+    async fn deploy(&self, b: &BuildRecord) {
+        let results = match &self.deploy {
+            Some(hooks) => hooks.call_all(&b.planned.deploy).await,
+            None => {
+                tracing::warn!(build_id = b.id, image = %b.image, targets = ?b.planned.deploy, "the image names deploy targets but no deploy_targets_file is configured");
+                return;
+            }
+        };
+        for d in &results {
+            tracing::info!(build_id = b.id, image = %b.image, target = %d.target, outcome = %d.outcome, attempts = d.attempts, status = ?d.status, error_code = ?d.error_code, "deploy hook");
+        }
+        self.notifier.deployed(b, &results);
     }
 
     fn report(&self, b: &BuildRecord) {
