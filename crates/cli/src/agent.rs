@@ -55,6 +55,10 @@ pub async fn run(args: Args) -> Result<ExitCode, CliError> {
     // The first line of stdout says where the agent listens (tests and scripts read it).
     println!("slipway agent: listening on http://{addr}");
     tracing::info!(%addr, "agent listening");
+    if !addr.ip().is_loopback() {
+        // Allowed (a container network, say), but the agent is meant to sit behind TLS.
+        tracing::warn!(%addr, "agent listens beyond loopback: put a TLS reverse proxy in front");
+    }
     axum::serve(listener, server::router(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
