@@ -574,3 +574,29 @@ fn errors_say_what_to_fix() {
     );
     assert!(err.contains("[invalid_config]"), "{err}");
 }
+
+#[test]
+fn a_scheduled_rebuild_naming_no_image_builds_the_images_with_a_schedule() {
+    let (r, _) = base_repo();
+    r.write(
+        "slipway.toml",
+        "[[image]]\ncontext = \"api\"\nschedule = \"rate(7 days)\"\n",
+    );
+    let head = r.commit("schedule the api image");
+    let job = json!({
+        "id": "schedule-weekly-1", "trigger": {"kind": "schedule", "name": "weekly"},
+        "delivery_id": "weekly-1", "repository": "acme/shop",
+        "clone_url": "https://github.com/acme/shop.git", "private": false,
+        "default_branch": "main", "ref": "refs/heads/main",
+        "before": head, "after": head, "commit": head
+    });
+    let job_file = r.dir.path().join("job.json");
+    std::fs::write(&job_file, job.to_string()).unwrap();
+    let (code, plan, err) = r.plan_raw(&["--job", job_file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(plan["changes"]["source"], "named", "{plan}");
+    let got = summary(&plan);
+    assert_eq!(got.len(), 1, "{plan}");
+    assert_eq!(got[0].0, "acme/api");
+    assert_eq!(got[0].1, s(&["main", "latest", &sha7(&head)]));
+}

@@ -565,30 +565,9 @@ fn is_platform(s: &str) -> bool {
         })
 }
 
+/// One grammar for schedules: EventBridge's, as `slipway serve` evaluates it.
 fn is_schedule(s: &str) -> bool {
-    if let Some(inner) = s.strip_prefix("rate(").and_then(|r| r.strip_suffix(')')) {
-        let mut it = inner.split(' ');
-        let (Some(n), Some(unit), None) = (it.next(), it.next(), it.next()) else {
-            return false;
-        };
-        return n.parse::<u32>().is_ok_and(|n| n > 0)
-            && matches!(
-                unit,
-                "minute" | "minutes" | "hour" | "hours" | "day" | "days"
-            );
-    }
-    if let Some(inner) = s.strip_prefix("cron(").and_then(|r| r.strip_suffix(')')) {
-        let fields: Vec<&str> = inner.split(' ').collect();
-        return fields.len() == 6
-            && fields.iter().all(|f| {
-                !f.is_empty()
-                    && f.bytes().all(|b| {
-                        b.is_ascii_alphanumeric()
-                            || matches!(b, b'*' | b'?' | b',' | b'-' | b'/' | b'#')
-                    })
-            });
-    }
-    false
+    crate::schedule::ScheduleExpr::parse(s).is_ok()
 }
 
 #[cfg(test)]
@@ -700,6 +679,7 @@ deploy = ["prod"]
     #[test]
     fn schedules() {
         assert!(is_schedule("rate(1 day)"));
+        assert!(!is_schedule("rate(1 days)"));
         assert!(is_schedule("cron(0 4 ? * MON *)"));
         assert!(!is_schedule("rate(x days)"));
         assert!(!is_schedule("cron(0 4 * *)"));

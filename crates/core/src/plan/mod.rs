@@ -18,7 +18,7 @@ pub use source::{Diff, RepoSource, SourceError};
 
 use futures::StreamExt as _;
 
-use crate::job::Job;
+use crate::job::{Job, Trigger};
 use crate::names::{check_ref, check_sha, is_zero_sha};
 use crate::refs::{RefKind, split_ref};
 
@@ -227,8 +227,24 @@ pub async fn plan_job<S: RepoSource>(
         Vec::new()
     };
 
+    // A scheduled rebuild that names no image rebuilds every image with a `schedule`.
+    let scheduled: Vec<String>;
+    let only: &[String] =
+        if job.images.is_empty() && matches!(job.trigger, Trigger::Schedule { .. }) {
+            scheduled = crate::schedule::scheduled_images(
+                job,
+                specs.iter().filter_map(|s| {
+                    let name = s.name.as_deref().ok()?;
+                    Some((name, s.config.and_then(|c| c.schedule.as_deref())))
+                }),
+            );
+            &scheduled
+        } else {
+            &job.images
+        };
+
     let mut changed_paths: Vec<String> = Vec::new();
-    let changes = if !job.images.is_empty() {
+    let changes = if !only.is_empty() || matches!(job.trigger, Trigger::Schedule { .. }) {
         ChangeSource::Named
     } else if kind == RefKind::Tag {
         // The planner decides a tag push by its name, not its diff.
@@ -305,7 +321,7 @@ pub async fn plan_job<S: RepoSource>(
         changes,
         changed_paths: &changed_paths,
         repo_tags: &repo_tags,
-        only: &job.images,
+        only,
         namespace: &settings.namespace,
     })
 }
