@@ -60,10 +60,9 @@ build: ## Build the four Lambda zips (arm64) into target/lambda/<binary>/bootstr
 		$(CARGO_LAMBDA) build --release --arm64 --output-format zip --lambda-dir $(LAMBDA_DIR) -p slipway-$$f || exit 1; \
 	done
 
-test: ## Format check, clippy, template lints, every test (needs tests/services.sh and make build)
+test: ## Format check, clippy, every test incl. cfn-lint and checkov (needs tests/services.sh and make build)
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	$(MAKE) --no-print-directory lint-template
 	cargo test --workspace
 
 lint: ## fmt check, clippy, cfn-lint and checkov
