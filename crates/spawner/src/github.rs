@@ -66,6 +66,11 @@ impl GitHubPlanner {
                 "the repository {repository}"
             ))));
         }
+        if status.as_u16() == 401 {
+            return Err(PlanError::Source(SourceError::Denied(format!(
+                "GitHub refused the token for {repository}"
+            ))));
+        }
         if status.as_u16() == 403 || status.as_u16() == 429 {
             return Err(PlanError::Source(SourceError::RateLimited {
                 message: format!("GitHub answered {status}"),
