@@ -25,6 +25,9 @@ TEMPLATE := cloudformation/slipway.yml
 LAMBDA_DIR := target/lambda
 PACKAGED := target/slipway.packaged.yml
 VENV ?= /opt/slipway-venv
+# Release builds of the zips keep their own target directory: a fat-LTO link takes minutes, and in the
+# tests' directory it would hold cargo's lock that long.
+LAMBDA_TARGET_DIR ?= /var/cache/slipway-target-lambda
 CFN_LINT := $(shell command -v cfn-lint 2>/dev/null || echo $(VENV)/bin/cfn-lint)
 CHECKOV := $(shell command -v checkov 2>/dev/null || echo $(VENV)/bin/checkov)
 CARGO_LAMBDA := $(shell command -v cargo-lambda >/dev/null 2>&1 && echo cargo lambda || echo $(VENV)/bin/cargo-lambda lambda)
@@ -57,7 +60,7 @@ help: ## List the targets
 build: ## Build the four Lambda zips (arm64) into target/lambda/<binary>/bootstrap.zip
 	@for f in $(FUNCTIONS); do \
 		echo "$(CARGO_LAMBDA) build --release --arm64 --output-format zip --lambda-dir $(LAMBDA_DIR) -p slipway-$$f"; \
-		$(CARGO_LAMBDA) build --release --arm64 --output-format zip --lambda-dir $(LAMBDA_DIR) -p slipway-$$f || exit 1; \
+		CARGO_TARGET_DIR=$(LAMBDA_TARGET_DIR) $(CARGO_LAMBDA) build --release --arm64 --output-format zip --lambda-dir $(LAMBDA_DIR) -p slipway-$$f || exit 1; \
 	done
 
 test: ## Format check, clippy, every test incl. cfn-lint and checkov (needs tests/services.sh and make build)
