@@ -12,6 +12,8 @@ use crate::build::{Buildspec, SHIPPED_BUILDSPEC, SecretSource};
 pub mod config;
 pub mod http;
 pub mod notify;
+pub mod retention;
+pub mod schedule;
 pub mod store;
 pub mod worker;
 
@@ -136,6 +138,8 @@ async fn start(args: Args) -> Result<(), StartError> {
             Some(hooks)
         }
     };
+    let webhooks = cfg.webhook_targets().map_err(&bad_config)?;
+    let retention = cfg.retention().map_err(&bad_config)?;
     check_docker().await?;
 
     let db = data_dir.join("slipway.db");
@@ -152,6 +156,29 @@ async fn start(args: Args) -> Result<(), StartError> {
         })?;
     let addr = socket.local_addr().unwrap_or(cfg.listen);
 
+    let sinks = Arc::new(notify::ServeSinks {
+        store: store.clone(),
+        client: slipway_hooks::client().map_err(|e| bad_config(format!("webhooks: {e}")))?,
+        webhooks,
+        send: slipway_hooks::SendOptions::default(),
+        deploy,
+    });
+    let (notifications, to_notify) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(worker::notifier(sinks, to_notify));
+    tokio::spawn(retention::run(store.clone(), data_dir.clone(), retention));
+    let scheduler = schedule::Scheduler::new(
+        store.clone(),
+        wake.clone(),
+        data_dir.clone(),
+        &cfg.schedules,
+        time::OffsetDateTime::now_utc(),
+    )
+    .map_err(&bad_config)?;
+    for s in &cfg.schedules {
+        tracing::info!(schedule = %s.name, expression = %s.expression, repository = %s.repository, "schedule loaded");
+    }
+    tokio::spawn(scheduler.run());
+
     let worker = Arc::new(worker::Worker {
         store: store.clone(),
         wake: wake.clone(),
@@ -163,10 +190,7 @@ async fn start(args: Args) -> Result<(), StartError> {
         buildspec,
         secrets,
         parameter_prefix: cfg.parameter_prefix.clone(),
-        deploy,
-        notifier: notify::Notifier {
-            sinks: vec![Box::new(notify::Stdout)],
-        },
+        notifications,
     });
     tokio::spawn(worker.run());
 

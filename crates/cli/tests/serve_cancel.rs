@@ -73,9 +73,9 @@ fn a_newer_push_cancels_queued_builds_of_the_same_images() {
     );
     let events = server.events();
     assert!(
-        events
-            .iter()
-            .any(|e| e["status"] == "cancelled" && e["build_id"] == cancelled["id"]),
+        events.iter().any(|e| e["state"] == "cancelled"
+            && e["status"] == "STOPPED"
+            && e["build_id"] == cancelled["id"].to_string().as_str()),
         "{events:#?}"
     );
 }

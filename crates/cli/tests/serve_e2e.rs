@@ -185,7 +185,7 @@ fn a_push_becomes_images_in_the_registry_parents_first_and_only_what_changed() {
         .map(|e| {
             (
                 e["image"].as_str().unwrap().to_string(),
-                e["status"].as_str().unwrap().to_string(),
+                e["state"].as_str().unwrap().to_string(),
             )
         })
         .collect();

@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use slipway_core::hook_targets::{HookTarget, TargetConfig};
 use slipway_core::listener::{DEFAULT_MAX_BODY_BYTES, ListenerConfig};
+use slipway_core::schedule::{ScheduleExpr, ScheduledRebuild};
 use slipway_core::{RefRules, RepoFilter, WebhookSecrets};
 
 /// The example printed by `--print-config`: every key, at its default, with what it does.
@@ -53,7 +55,99 @@ keep_builds_per_image = 50
 # deploy_targets_file = "/etc/slipway/deploy-targets.json"
 # The buildspec the builds run (default: the one slipway ships).
 # buildspec = "/etc/slipway/buildspec.yml"
+
+# Finished builds, their logs and leftover work directories are deleted this many days after
+# they ended (1 to 3650); queued and running builds never are. Checked at start, then daily.
+retention_days = 30
+
+# Webhook targets: every finished build's notification (its JSON form) is POSTed to each, with
+# a timeout, retries with backoff on timeouts, connection errors, 5xx, 408 and 429, and a few
+# targets at once. A failing target is logged and reported; it never holds up the builds.
+# [[webhook]]
+# name = "chat"                          # letters, digits, `.`, `_`, `-`
+# url = "https://hooks.example.com/slipway"
+# headers = { "X-Team" = "platform" }     # optional
+# auth = { scheme = "bearer", file = "/etc/slipway/chat-token" }   # or scheme = "basic", username = "..."
+# timeout_seconds = 10                   # 0.05 to 300
+# retries = 2                            # 0 to 10
+# expected_status = 200                  # default: any 2xx
+
+# Scheduled rebuilds, run by slipway serve itself (EventBridge's grammar, in UTC): when due,
+# the branch head is resolved and a job is queued for it. With no `images`, the images with a
+# `schedule` in slipway.toml are built.
+# [[schedule]]
+# name = "nightly-base"                  # letters, digits and `-`
+# expression = "cron(0 3 * * ? *)"      # or "rate(1 day)"
+# repository = "/srv/git/images"         # a local repository, or an https:// / file:// clone URL
+# repository_name = "acme/images"        # owner/name (default: from the URL or the directory)
+# branch = "main"                        # default: the repository's default branch
+# images = ["acme/base"]
 "#;
+
+/// A `[[schedule]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    pub name: String,
+    pub expression: String,
+    /// A local path or a clone URL (`https://`, `file://`).
+    pub repository: String,
+    /// `owner/name`; default: the URL's last two segments, else `local/<directory>`.
+    #[serde(default)]
+    pub repository_name: Option<String>,
+    #[serde(default)]
+    pub branch: Option<String>,
+    #[serde(default)]
+    pub images: Vec<String>,
+}
+
+impl ScheduleConfig {
+    /// The clone URL: a local path becomes a `file://` URL (made absolute).
+    pub fn clone_url(&self) -> String {
+        let r = self.repository.trim();
+        if r.contains("://") {
+            return r.to_string();
+        }
+        let p = Path::new(r);
+        let abs = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            std::env::current_dir()
+                .map(|d| d.join(p))
+                .unwrap_or_else(|_| p.to_path_buf())
+        };
+        format!("file://{}", abs.display())
+    }
+
+    /// `owner/name` for the job.
+    pub fn repository_name(&self) -> String {
+        if let Some(n) = &self.repository_name {
+            return n.clone();
+        }
+        let url = self.clone_url();
+        let parts: Vec<&str> = url
+            .trim_end_matches('/')
+            .trim_end_matches(".git")
+            .rsplit('/')
+            .filter(|s| !s.is_empty())
+            .take(2)
+            .collect();
+        match (url.starts_with("file://"), parts.as_slice()) {
+            (false, [name, owner]) => format!("{owner}/{name}"),
+            (_, [name, ..]) => format!("local/{name}"),
+            _ => "local/repository".into(),
+        }
+    }
+
+    /// The message the core turns into a job, validated.
+    pub fn rebuild(&self) -> Result<ScheduledRebuild, String> {
+        let mut msg = ScheduledRebuild::new(&self.name, &self.repository_name(), &self.clone_url());
+        msg.branch = self.branch.clone();
+        msg.images = self.images.clone();
+        msg.validate().map_err(|e| e.to_string())?;
+        Ok(msg)
+    }
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -76,6 +170,11 @@ pub struct ServeConfig {
     pub buildspec: Option<PathBuf>,
     pub deploy_targets_file: Option<PathBuf>,
     pub max_body_bytes: usize,
+    pub retention_days: u32,
+    #[serde(rename = "webhook")]
+    pub webhooks: Vec<TargetConfig>,
+    #[serde(rename = "schedule")]
+    pub schedules: Vec<ScheduleConfig>,
 }
 
 impl Default for ServeConfig {
@@ -99,6 +198,9 @@ impl Default for ServeConfig {
             buildspec: None,
             deploy_targets_file: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            retention_days: 30,
+            webhooks: Vec::new(),
+            schedules: Vec::new(),
         }
     }
 }
@@ -172,7 +274,58 @@ impl ServeConfig {
             .map_err(|e| format!("`namespace` = {:?}: {e}", self.namespace))?;
         RefRules::parse(&self.branches, &self.tags).map_err(|e| e.to_string())?;
         RepoFilter::parse(&self.repositories).map_err(|e| e.to_string())?;
+        self.retention()
+            .map_err(|e| format!("`retention_days`: {e}"))?;
+        self.webhook_targets()?;
+        let mut names = std::collections::BTreeSet::new();
+        for s in &self.schedules {
+            ScheduleExpr::parse(&s.expression)
+                .map_err(|e| format!("[[schedule]] {:?}: {e}", s.name))?;
+            s.rebuild()
+                .map_err(|e| format!("[[schedule]] {:?}: {e}", s.name))?;
+            if !names.insert(s.name.as_str()) {
+                return Err(format!("[[schedule]] {:?} is defined twice", s.name));
+            }
+        }
         Ok(())
+    }
+
+    pub fn retention(&self) -> Result<slipway_core::retention::Retention, String> {
+        slipway_core::retention::Retention::days(self.retention_days).map_err(|e| e.to_string())
+    }
+
+    /// The `[[webhook]]` targets, validated. The body is the notification: a configured one is
+    /// refused, and the method is always `POST`.
+    pub fn webhook_targets(&self) -> Result<Vec<HookTarget>, String> {
+        let mut names = std::collections::BTreeSet::new();
+        let mut out = Vec::new();
+        for t in &self.webhooks {
+            let name = t.name.clone();
+            if t.body.is_some() {
+                return Err(format!(
+                    "[[webhook]] {name:?}: `body` is the notification; remove it"
+                ));
+            }
+            if t.method
+                .as_deref()
+                .is_some_and(|m| !m.eq_ignore_ascii_case("POST"))
+            {
+                return Err(format!("[[webhook]] {name:?}: `method` must be POST"));
+            }
+            if !names.insert(name.clone()) {
+                return Err(format!("[[webhook]] {name:?} is defined twice"));
+            }
+            let mut target = t
+                .clone()
+                .validate()
+                .map_err(|(field, reason)| format!("[[webhook]] {name:?}: `{field}` {reason}"))?;
+            target.headers.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            out.push(target);
+        }
+        Ok(out)
     }
 
     /// The data directory: the configured one, else the user's data directory.

@@ -1,96 +1,244 @@
-//! Where `slipway serve` reports finished builds. The sink seam: every sink gets the same event;
-//! a sink's failure is logged and never fails a build.
+//! Where `slipway serve` reports finished builds: the same orchestration and rendering as the
+//! notifier Lambda (`slipway_core::notify::notify`), with serve's own [`Sinks`]:
+//! - standard output: the rendered notification, one JSON line per build (its JSON form plus the
+//!   subject and serve's build state), so a person and a machine can both read it;
+//! - webhook targets (`[[webhook]]` in the configuration): the JSON form `POST`ed through
+//!   `slipway-hooks` (timeouts, retries with backoff, bounded concurrency, auth from files);
+//! - deploy agents: signed requests through the notifier's `DeployHooks`.
 //!
-//! Today: standard output (one JSON line per event). Deploy agents are called by the worker
-//! through the notifier's signed deploy hooks and their results reported here; webhook targets
-//! as a sink are not wired yet.
+//! Children are queued by the store in the transaction that records the parent's success
+//! (see `Store::finish_build`), under the job id the notifier would use
+//! (`slipway_core::notify::child_job_id`); the child-queue sink only confirms that job is stored.
 
-use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// A build that reached a final state.
-#[derive(Debug, Clone, Serialize)]
-pub struct BuildEvent {
-    pub event: &'static str,
-    pub build_id: i64,
-    pub job_id: String,
-    pub repository: String,
-    #[serde(rename = "ref")]
-    pub git_ref: String,
-    pub commit: String,
-    pub image: String,
-    /// `succeeded`, `failed`, `skipped`, `cancelled`.
-    pub status: String,
-    pub tags: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub digest: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub duration_ms: Option<i64>,
+use serde_json::Value;
+use slipway_core::Job;
+use slipway_core::build_env::BuildInfo;
+use slipway_core::hook_targets::HookTarget;
+use slipway_core::listener::Enqueued;
+use slipway_core::notify::{
+    self, BuildOutcome, BuildStatus, CommitStatus, DeployResult, FailedPhase, Notification,
+    NotifyConfig, Report, SinkError, Sinks,
+};
+use slipway_hooks::{FileSecrets, SendOptions};
+
+use super::store::{self, BuildRecord, Store};
+
+/// The sinks shared by every build's notification.
+pub struct ServeSinks {
+    pub store: Arc<Store>,
+    pub client: reqwest::Client,
+    /// Validated `[[webhook]]` targets; each gets the notification's JSON form as its body.
+    pub webhooks: Vec<HookTarget>,
+    pub send: SendOptions,
+    /// Deploy agents, by target name (`deploy_targets_file`).
+    pub deploy: Option<slipway_notifier::deploy::DeployHooks<FileSecrets>>,
 }
 
-pub trait Sink: Send + Sync {
-    fn name(&self) -> &'static str;
-    fn send(&self, event: &BuildEvent) -> Result<(), String>;
+/// The sinks for one build: the shared ones plus what only serve knows (its build state).
+struct BuildSinks<'a> {
+    shared: &'a ServeSinks,
+    state: &'a str,
 }
 
-/// One JSON line per event on standard output (logs go to standard error).
-pub struct Stdout;
-
-impl Sink for Stdout {
-    fn name(&self) -> &'static str {
-        "stdout"
+/// The line printed on standard output and the body sent to webhooks.
+pub fn notification_line(n: &Notification, state: &str) -> Value {
+    let mut v = n.json.clone();
+    if let Value::Object(m) = &mut v {
+        m.insert("subject".into(), n.subject.clone().into());
+        // serve's own word for the result: `skipped` and `cancelled` are both STOPPED above.
+        m.insert("state".into(), state.into());
     }
-    fn send(&self, event: &BuildEvent) -> Result<(), String> {
-        use std::io::Write;
-        let line = serde_json::to_string(event).map_err(|e| e.to_string())?;
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{line}")
-            .and_then(|_| out.flush())
-            .map_err(|e| e.to_string())
-    }
+    v
 }
 
-pub struct Notifier {
-    pub sinks: Vec<Box<dyn Sink>>,
-}
-
-/// Deploy hooks called for a build.
-#[derive(Debug, Clone, Serialize)]
-pub struct DeployEvent<'a> {
-    pub event: &'static str,
-    pub build_id: i64,
-    pub image: &'a str,
-    pub commit: &'a str,
-    pub deploys: &'a [slipway_core::notify::DeployResult],
-}
-
-impl Notifier {
-    pub fn deployed(
-        &self,
-        b: &super::store::BuildRecord,
-        results: &[slipway_core::notify::DeployResult],
-    ) {
-        let e = DeployEvent {
-            event: "deployed",
-            build_id: b.id,
-            image: &b.image,
-            commit: &b.commit,
-            deploys: results,
-        };
-        // Standard output only: the stdout sink is the one that carries deploy results today.
-        if let Ok(line) = serde_json::to_string(&e) {
+impl Sinks for BuildSinks<'_> {
+    async fn publish(&self, n: &Notification) -> Result<(), SinkError> {
+        let line = notification_line(n, self.state);
+        let text = line.to_string();
+        {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+            writeln!(out, "{text}")
+                .and_then(|_| out.flush())
+                .map_err(|e| SinkError {
+                    code: "stdout_failed".into(),
+                    message: e.to_string(),
+                })?;
+        }
+        if self.shared.webhooks.is_empty() {
+            return Ok(());
+        }
+        let targets = self
+            .shared
+            .webhooks
+            .iter()
+            .map(|t| {
+                let mut t = t.clone();
+                t.body = Some(text.clone());
+                Ok(t)
+            })
+            .collect();
+        let report = slipway_hooks::send_all(
+            &self.shared.client,
+            targets,
+            &FileSecrets,
+            &self.shared.send,
+        )
+        .await;
+        for r in &report.results {
+            tracing::info!(webhook = %r.name, outcome = ?r.outcome, attempts = r.attempts, status = ?r.status, error_code = ?r.error_code, error = ?r.error, "webhook target");
+        }
+        if report.all_delivered() {
+            Ok(())
+        } else {
+            let failed: Vec<&str> = report
+                .results
+                .iter()
+                .filter(|r| r.outcome != slipway_hooks::Outcome::Delivered)
+                .map(|r| r.name.as_str())
+                .collect();
+            Err(SinkError {
+                code: "webhook_failed".into(),
+                message: format!("not delivered to {}", failed.join(", ")),
+            })
         }
     }
 
-    pub fn notify(&self, event: &BuildEvent) {
-        for s in &self.sinks {
-            if let Err(e) = s.send(event) {
-                tracing::warn!(sink = s.name(), build_id = event.build_id, error = %e, "notification not delivered");
+    async fn commit_status(&self, _s: &CommitStatus) -> Result<(), SinkError> {
+        // Not called: serve runs with `commit_status: false` (it holds no GitHub token).
+        Ok(())
+    }
+
+    async fn deploy(&self, targets: &[String], _o: &BuildOutcome) -> Vec<DeployResult> {
+        match &self.shared.deploy {
+            Some(hooks) => hooks.call_all(targets).await,
+            None => {
+                tracing::warn!(targets = ?targets, "the image names deploy targets but no deploy_targets_file is configured");
+                targets
+                    .iter()
+                    .map(|t| DeployResult {
+                        target: t.clone(),
+                        outcome: "not_configured".into(),
+                        attempts: 0,
+                        status: None,
+                        error_code: Some("not_configured".into()),
+                    })
+                    .collect()
             }
         }
+    }
+
+    async fn enqueue(&self, job: &Job) -> Result<Enqueued, SinkError> {
+        // The store queued this child when it committed the parent's success, under this very
+        // id: queuing again here could only double it. Confirm it is there instead.
+        match self.shared.store.job(&job.id) {
+            Ok(Some(_)) => Ok(Enqueued::Duplicate),
+            Ok(None) => Err(SinkError {
+                code: "child_not_queued".into(),
+                message: format!("job {} is not in the store", job.id),
+            }),
+            Err(e) => Err(SinkError {
+                code: "store_unavailable".into(),
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// What the notification says about a finished build of serve.
+pub fn outcome(b: &BuildRecord, job: Option<&Job>, children: Vec<String>) -> BuildOutcome {
+    let status = match b.state.as_str() {
+        store::SUCCEEDED => BuildStatus::Succeeded,
+        store::FAILED => BuildStatus::Failed,
+        _ => BuildStatus::Stopped,
+    };
+    let failed_phase = match b.state.as_str() {
+        store::SUCCEEDED => None,
+        state => Some(FailedPhase {
+            phase: failed_phase_name(b),
+            status: state.to_ascii_uppercase(),
+            reason: b.error.clone().unwrap_or_default(),
+        }),
+    };
+    let trigger = job
+        .map(|j| match &j.trigger {
+            slipway_core::Trigger::Push => "push".to_string(),
+            slipway_core::Trigger::Schedule { name } => format!("schedule:{name}"),
+            slipway_core::Trigger::Parent { image, .. } => format!("parent:{image}"),
+        })
+        .unwrap_or_default();
+    BuildOutcome {
+        status,
+        build_id: b.id.to_string(),
+        info: BuildInfo {
+            job_id: b.job_id.clone(),
+            delivery_id: job.map(|j| j.delivery_id.clone()).unwrap_or_default(),
+            trigger,
+            repository: b.repository.clone(),
+            git_ref: b.git_ref.clone(),
+            default_branch: job.map(|j| j.default_branch.clone()).unwrap_or_default(),
+            commit: b.commit.clone(),
+            image: b.image.clone(),
+            tags: b.tags.clone(),
+            children,
+            deploy: b.planned.deploy.clone(),
+            autotest: b.planned.autotest,
+            digest: b.digest.clone(),
+        },
+        log_url: Some(format!("/builds/{}/log", b.id)),
+        duration: b
+            .duration_ms
+            .map(|ms| Duration::from_millis(ms.max(0) as u64)),
+        failed_phase,
+    }
+}
+
+/// The runner's failed phase, when the outcome names one; else where the build stopped.
+fn failed_phase_name(b: &BuildRecord) -> String {
+    let from_outcome = b.outcome.as_ref().and_then(|o| {
+        o.get("phases")?
+            .as_array()?
+            .iter()
+            .find(|p| {
+                p.get("status")
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| !s.eq_ignore_ascii_case("succeeded"))
+            })?
+            .get("phase")?
+            .as_str()
+            .map(str::to_string)
+    });
+    from_outcome.unwrap_or_else(|| match b.state.as_str() {
+        store::FAILED => "BUILD".into(),
+        _ => "QUEUED".into(),
+    })
+}
+
+impl ServeSinks {
+    /// Notifies one finished build: children, deploy agents, stdout and webhooks. Never fails
+    /// the build; every outcome is logged.
+    pub async fn notify(&self, b: &BuildRecord, job: Option<&Job>) -> Report {
+        // Children this build's own job builds are not queued separately; the others were
+        // queued (success) or recorded as skipped (failure) by the store.
+        let children = match self.store.children_outside_job(b) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(build_id = b.id, error = %e, "children not read from the store");
+                Vec::new()
+            }
+        };
+        let o = outcome(b, job, children);
+        let cfg = NotifyConfig {
+            in_progress: false,
+            commit_status: false,
+        };
+        let sinks = BuildSinks {
+            shared: self,
+            state: &b.state,
+        };
+        notify::notify(&o, &cfg, &sinks).await
     }
 }

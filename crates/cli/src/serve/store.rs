@@ -418,26 +418,32 @@ impl Store {
                 }
             }
             if !outside.is_empty() && result.succeeded {
-                let mut follow = job.clone();
-                follow.id = format!("parent-{}", b.id);
-                follow.trigger = slipway_core::Trigger::Parent {
-                    image: b.image.clone(),
-                    build_id: b.id.to_string(),
-                };
-                follow.images = outside;
-                tx.execute(
-                    "INSERT INTO jobs (id, repository, git_ref, commit_sha, job, state, received_ms, updated_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) ON CONFLICT(id) DO NOTHING",
-                    params![
-                        follow.id,
-                        follow.repository,
-                        follow.git_ref,
-                        follow.commit,
-                        slipway_core::job::to_json(&follow),
-                        JOB_QUEUED,
-                        now
-                    ],
-                )?;
+                outside.sort();
+                outside.dedup();
+                // One job per child, under the id the notifier gives it: the same parent build
+                // and child always make the same id, so nothing is ever queued twice.
+                for child in outside {
+                    let mut follow = job.clone();
+                    follow.id = slipway_core::notify::child_job_id(&b.id.to_string(), &child);
+                    follow.trigger = slipway_core::Trigger::Parent {
+                        image: b.image.clone(),
+                        build_id: b.id.to_string(),
+                    };
+                    follow.images = vec![child];
+                    tx.execute(
+                        "INSERT INTO jobs (id, repository, git_ref, commit_sha, job, state, received_ms, updated_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) ON CONFLICT(id) DO NOTHING",
+                        params![
+                            follow.id,
+                            follow.repository,
+                            follow.git_ref,
+                            follow.commit,
+                            slipway_core::job::to_json(&follow),
+                            JOB_QUEUED,
+                            now
+                        ],
+                    )?;
+                }
             } else if !outside.is_empty() {
                 for child in outside {
                     let planned = PlannedImage {
@@ -467,6 +473,89 @@ impl Store {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// The children a finished build's notification reports: after a success, those its own
+    /// job does not build (queued as jobs of their own by `finish_build`); otherwise all of them
+    /// (skipped).
+    pub fn children_outside_job(&self, b: &BuildRecord) -> DbResult<Vec<String>> {
+        if b.state != SUCCEEDED {
+            return Ok(b.planned.children.clone());
+        }
+        let conn = self.conn();
+        let mut st =
+            conn.prepare("SELECT 1 FROM builds WHERE job_id = ?1 AND image = ?2 LIMIT 1")?;
+        let mut out = Vec::new();
+        for child in &b.planned.children {
+            if !st.exists(params![b.job_id, child])? {
+                out.push(child.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes the builds `retention` expires at `now` (never a queued or running one) and the
+    /// finished jobs left without builds that are as old; returns the deleted build ids (their
+    /// logs go too).
+    pub fn prune_expired(
+        &self,
+        retention: &slipway_core::retention::Retention,
+        now: time::OffsetDateTime,
+    ) -> DbResult<Vec<i64>> {
+        let at = |ms: Option<i64>| {
+            ms.and_then(|ms| {
+                time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+            })
+        };
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let ages: Vec<slipway_core::retention::BuildAge> = {
+            let mut st = tx.prepare("SELECT id, state, started_ms, finished_ms FROM builds")?;
+            st.query_map([], |r| {
+                let id: i64 = r.get(0)?;
+                let state: String = r.get(1)?;
+                Ok(slipway_core::retention::BuildAge {
+                    id: id.to_string(),
+                    running: !is_terminal(&state),
+                    started: at(r.get(2)?),
+                    ended: at(r.get(3)?),
+                })
+            })?
+            .collect::<DbResult<_>>()?
+        };
+        let selection = retention.select(&ages, now);
+        let mut deleted = Vec::new();
+        for id in selection
+            .expired
+            .iter()
+            .filter_map(|i| i.parse::<i64>().ok())
+        {
+            // Checked again in the statement: a build claimed since the read stays.
+            let n = tx.execute(
+                "DELETE FROM builds WHERE id = ?1 AND state IN ('succeeded','failed','skipped','cancelled')",
+                params![id],
+            )?;
+            if n == 1 {
+                deleted.push(id);
+            }
+        }
+        let cutoff_ms = (retention.cutoff(now).unix_timestamp_nanos() / 1_000_000) as i64;
+        tx.execute(
+            "DELETE FROM jobs WHERE state IN (?1, ?2) AND updated_ms < ?3
+             AND NOT EXISTS (SELECT 1 FROM builds b WHERE b.job_id = jobs.id)",
+            params![JOB_DONE, JOB_FAILED, cutoff_ms],
+        )?;
+        tx.commit()?;
+        Ok(deleted)
+    }
+
+    /// When the oldest running build started, if any runs.
+    pub fn oldest_running_start_ms(&self) -> DbResult<Option<i64>> {
+        self.conn().query_row(
+            "SELECT MIN(started_ms) FROM builds WHERE state = ?1",
+            params![RUNNING],
+            |r| r.get(0),
+        )
     }
 
     /// Builds of a job recorded as skipped after `after_id` (children of a failed parent).

@@ -10,7 +10,7 @@ use slipway_core::build_env::RegistrySettings;
 use slipway_core::plan::{PlanSettings, plan_job};
 use tokio::sync::{Notify, Semaphore};
 
-use super::notify::{BuildEvent, Notifier};
+use super::notify::ServeSinks;
 use super::store::{self, BuildRecord, Store};
 use crate::build::{BuildRequest, BuildStatus, Buildspec, SecretSource, run_build};
 use crate::git::GitRepo;
@@ -26,9 +26,21 @@ pub struct Worker {
     pub buildspec: Buildspec,
     pub secrets: SecretSource,
     pub parameter_prefix: String,
-    pub notifier: Notifier,
-    /// Deploy agents, by target name (`deploy_targets_file`).
-    pub deploy: Option<slipway_notifier::deploy::DeployHooks<slipway_hooks::FileSecrets>>,
+    /// Finished builds to notify, in order. One notifier task drains it, so a slow webhook or
+    /// deploy agent delays later notifications, never the builds.
+    pub notifications: tokio::sync::mpsc::UnboundedSender<BuildRecord>,
+}
+
+/// Notifies finished builds one after the other, in the order they finished.
+pub async fn notifier(
+    sinks: Arc<ServeSinks>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<BuildRecord>,
+) {
+    while let Some(b) = rx.recv().await {
+        let job = sinks.store.job(&b.job_id).ok().flatten();
+        let report = sinks.notify(&b, job.as_ref()).await;
+        tracing::debug!(build_id = b.id, publish = %report.publish, "build notified");
+    }
 }
 
 pub fn log_path(data_dir: &Path, build_id: i64) -> PathBuf {
@@ -247,9 +259,6 @@ impl Worker {
             outcome.error.as_deref(),
             value,
         );
-        if ok && !b.planned.deploy.is_empty() {
-            self.deploy(&b).await;
-        }
     }
 
     fn finish(
@@ -306,36 +315,11 @@ impl Worker {
         }
     }
 
-    /// Tells the image's deploy agents, after its success is committed. A crash between the two
-    /// loses these calls (the build does not run again): redeploy with `slipway deliver`.
-    async fn deploy(&self, b: &BuildRecord) {
-        let results = match &self.deploy {
-            Some(hooks) => hooks.call_all(&b.planned.deploy).await,
-            None => {
-                tracing::warn!(build_id = b.id, image = %b.image, targets = ?b.planned.deploy, "the image names deploy targets but no deploy_targets_file is configured");
-                return;
-            }
-        };
-        for d in &results {
-            tracing::info!(build_id = b.id, image = %b.image, target = %d.target, outcome = %d.outcome, attempts = d.attempts, status = ?d.status, error_code = ?d.error_code, "deploy hook");
-        }
-        self.notifier.deployed(b, &results);
-    }
-
+    /// Deploy agents are called by the notification (`ServeSinks`), after the success is
+    /// committed: a crash between the two loses the calls (redeploy with `slipway deliver`).
     fn report(&self, b: &BuildRecord) {
-        self.notifier.notify(&BuildEvent {
-            event: "build_finished",
-            build_id: b.id,
-            job_id: b.job_id.clone(),
-            repository: b.repository.clone(),
-            git_ref: b.git_ref.clone(),
-            commit: b.commit.clone(),
-            image: b.image.clone(),
-            status: b.state.clone(),
-            tags: b.tags.clone(),
-            digest: b.digest.clone(),
-            error: b.error.clone(),
-            duration_ms: b.duration_ms,
-        });
+        if self.notifications.send(b.clone()).is_err() {
+            tracing::error!(build_id = b.id, "the notifier stopped; build not notified");
+        }
     }
 }
