@@ -16,6 +16,7 @@ use serde::Deserialize;
 use slipway_aws::cleanup::{CleanupRequest, cleanup};
 use slipway_core::hook_targets::{self, SecretRef};
 use slipway_core::retention::{Retention, RetentionError};
+use slipway_core::settings::{SettingError, Vars};
 use slipway_hooks::{SecretSource, SendOptions};
 
 /// Every environment variable the function reads (checked against the template).
@@ -45,10 +46,8 @@ pub const DEFAULT_WEBHOOK_CONCURRENCY: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
-    #[error("environment variable {0} is not set")]
-    Missing(&'static str),
-    #[error("environment variable {name} is invalid: {reason}")]
-    Invalid { name: &'static str, reason: String },
+    #[error(transparent)]
+    Setting(#[from] SettingError),
     #[error("the task input is invalid: {0}")]
     Input(String),
     #[error(transparent)]
@@ -66,8 +65,7 @@ pub enum TaskError {
 impl TaskError {
     pub fn code(&self) -> &'static str {
         match self {
-            TaskError::Missing(_) => "missing_setting",
-            TaskError::Invalid { .. } => "invalid_setting",
+            TaskError::Setting(e) => e.code(),
             TaskError::Input(_) => "invalid_input",
             TaskError::Retention(e) => e.code(),
             TaskError::Cleanup(e) => e.code(),
@@ -99,48 +97,26 @@ pub struct Settings {
     pub webhook_concurrency: usize,
 }
 
-fn flag(name: &'static str, raw: Option<String>) -> Result<bool, TaskError> {
-    match raw.as_deref().map(str::trim) {
-        None | Some("") | Some("false") => Ok(false),
-        Some("true") => Ok(true),
-        Some(_) => Err(TaskError::Invalid {
-            name,
-            reason: "must be true or false".into(),
-        }),
-    }
-}
-
 impl Settings {
     /// Reads settings through `var` (the process environment in `run`, a map in tests).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, TaskError> {
-        let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
-        let project = set(ENV_PROJECT_NAME).ok_or(TaskError::Missing(ENV_PROJECT_NAME))?;
-        let retention = match set(ENV_RETENTION_DAYS) {
+        let vars = Vars::new(var);
+        let retention = match vars.get(ENV_RETENTION_DAYS) {
             None => Retention::days(DEFAULT_RETENTION_DAYS)?,
-            Some(raw) => Retention::parse(&raw).map_err(|e| TaskError::Invalid {
-                name: ENV_RETENTION_DAYS,
-                reason: e.to_string(),
-            })?,
-        };
-        let webhook_concurrency = match set(ENV_WEBHOOK_CONCURRENCY) {
-            None => DEFAULT_WEBHOOK_CONCURRENCY,
-            Some(raw) => raw
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=64).contains(n))
-                .ok_or(TaskError::Invalid {
-                    name: ENV_WEBHOOK_CONCURRENCY,
-                    reason: "must be a number from 1 to 64".into(),
-                })?,
+            Some(raw) => Retention::parse(&raw)
+                .map_err(|e| SettingError::invalid(ENV_RETENTION_DAYS, e.to_string()))?,
         };
         Ok(Self {
-            project,
+            project: vars.required(ENV_PROJECT_NAME)?,
             retention,
-            dry_run: flag(ENV_DRY_RUN, var(ENV_DRY_RUN))?,
-            topic_arn: set(ENV_TOPIC_ARN),
-            webhook_targets_param: set(ENV_WEBHOOK_TARGETS_PARAM),
-            webhook_concurrency,
+            dry_run: vars.flag(ENV_DRY_RUN)?,
+            topic_arn: vars.get(ENV_TOPIC_ARN),
+            webhook_targets_param: vars.get(ENV_WEBHOOK_TARGETS_PARAM),
+            webhook_concurrency: vars.number(
+                ENV_WEBHOOK_CONCURRENCY,
+                DEFAULT_WEBHOOK_CONCURRENCY,
+                1..=64,
+            )?,
         })
     }
 }
@@ -234,7 +210,7 @@ pub async fn handle(
                 .settings
                 .webhook_targets_param
                 .as_deref()
-                .ok_or(TaskError::Missing(ENV_WEBHOOK_TARGETS_PARAM))?;
+                .ok_or(SettingError::Missing(ENV_WEBHOOK_TARGETS_PARAM))?;
             let raw = slipway_aws::ssm::get_parameter(&ctx.ssm, param).await?;
             let targets = hook_targets::parse_targets(secrecy::ExposeSecret::expose_secret(&raw))
                 .map_err(|e| TaskError::Targets {

@@ -14,6 +14,7 @@ use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use aws_smithy_types::DateTime;
 use serde_json::{Value, json};
 use slipway_cleanup::{Context, Settings, TaskError, handle};
+use slipway_core::settings::SettingError;
 use time::OffsetDateTime;
 use time::macros::datetime;
 
@@ -345,7 +346,7 @@ async fn bad_input_and_settings_are_named() {
         .unwrap_err();
     assert!(matches!(
         err,
-        TaskError::Missing("SLIPWAY_WEBHOOK_TARGETS_PARAM")
+        TaskError::Setting(SettingError::Missing("SLIPWAY_WEBHOOK_TARGETS_PARAM"))
     ));
     let err = handle(&ctx, json!({"task": "cleanup", "retention_days": 0}), NOW)
         .await
@@ -363,7 +364,9 @@ async fn bad_input_and_settings_are_named() {
     };
     assert!(matches!(
         Settings::from_vars(vars(&[])),
-        Err(TaskError::Missing("SLIPWAY_PROJECT_NAME"))
+        Err(TaskError::Setting(SettingError::Missing(
+            "SLIPWAY_PROJECT_NAME"
+        )))
     ));
     let err = Settings::from_vars(vars(&[
         ("SLIPWAY_PROJECT_NAME", "p"),

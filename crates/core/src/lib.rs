@@ -14,6 +14,7 @@ pub mod push;
 pub mod refs;
 pub mod retention;
 pub mod schedule;
+pub mod settings;
 pub mod webhook;
 
 pub use job::{Job, Trigger};

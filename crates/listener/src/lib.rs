@@ -5,6 +5,7 @@ use lambda_http::{Body, Request, Response, service_fn};
 use secrecy::ExposeSecret;
 use slipway_core::listener::{self, Inbound, JobQueue, ListenerConfig};
 use slipway_core::refs::{RefRules, RepoFilter, RuleError};
+use slipway_core::settings::{SettingError, Vars};
 use slipway_core::webhook::{SecretsError, WebhookSecrets};
 
 /// Every environment variable the listener reads at start (checked against the template).
@@ -28,10 +29,8 @@ pub const ENV_MAX_BODY: &str = "SLIPWAY_MAX_BODY_BYTES";
 /// A start-up error: names the variable or parameter to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("environment variable {0} is not set")]
-    Missing(&'static str),
-    #[error("environment variable {name} is invalid: {reason}")]
-    Invalid { name: &'static str, reason: String },
+    #[error(transparent)]
+    Setting(#[from] SettingError),
     #[error(transparent)]
     Rule(#[from] RuleError),
     #[error(transparent)]
@@ -54,38 +53,21 @@ pub struct Settings {
 impl Settings {
     /// Reads settings through `var` (the process environment in `run`, a map in tests).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, StartError> {
-        let required = |name: &'static str| {
-            var(name)
-                .filter(|v| !v.trim().is_empty())
-                .ok_or(StartError::Missing(name))
-        };
-        let allow_private = match var(ENV_ALLOW_PRIVATE).as_deref().map(str::trim) {
-            None | Some("") | Some("false") => false,
-            Some("true") => true,
-            Some(_) => {
-                return Err(StartError::Invalid {
-                    name: ENV_ALLOW_PRIVATE,
-                    reason: "must be true or false".into(),
-                });
-            }
-        };
-        let max_body_bytes =
-            match var(ENV_MAX_BODY).filter(|v| !v.trim().is_empty()) {
-                None => listener::DEFAULT_MAX_BODY_BYTES,
-                Some(v) => v.trim().parse::<usize>().ok().filter(|n| *n > 0).ok_or(
-                    StartError::Invalid {
-                        name: ENV_MAX_BODY,
-                        reason: "must be a positive number of bytes".into(),
-                    },
-                )?,
-            };
+        let vars = Vars::new(var);
+        let required = |name| vars.required(name);
+        let allow_private = vars.flag(ENV_ALLOW_PRIVATE)?;
+        let max_body_bytes = vars.number(
+            ENV_MAX_BODY,
+            listener::DEFAULT_MAX_BODY_BYTES,
+            1..=listener::DEFAULT_MAX_BODY_BYTES * 4,
+        )?;
         Ok(Self {
             queue_url: required(ENV_QUEUE_URL)?,
             secret_param: required(ENV_SECRET_PARAM)?,
             repositories: RepoFilter::parse(&required(ENV_REPOSITORIES)?)?,
             refs: RefRules::parse(
-                &var(ENV_BRANCHES).unwrap_or_else(|| "$default".into()),
-                &var(ENV_TAGS).unwrap_or_else(|| "*".into()),
+                &vars.get(ENV_BRANCHES).unwrap_or_else(|| "$default".into()),
+                &vars.get(ENV_TAGS).unwrap_or_else(|| "*".into()),
             )?,
             allow_private,
             max_body_bytes,

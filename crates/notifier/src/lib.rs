@@ -25,6 +25,7 @@ use slipway_core::listener::{Enqueued, JobQueue};
 use slipway_core::notify::{
     self, BuildOutcome, CommitStatus, DeployResult, Notification, NotifyConfig, SinkError, Sinks,
 };
+use slipway_core::settings::{SettingError, Vars};
 use slipway_hooks::SecretSource;
 
 /// Every environment variable the function reads (checked against the template).
@@ -52,17 +53,14 @@ pub const ENV_DEPLOY_TARGETS: &str = "SLIPWAY_DEPLOY_TARGETS";
 /// Why the function cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("environment variable {0} is not set")]
-    Missing(&'static str),
-    #[error("environment variable {name} is invalid: {reason}")]
-    Invalid { name: &'static str, reason: String },
+    #[error(transparent)]
+    Setting(#[from] SettingError),
 }
 
 impl StartError {
     pub fn code(&self) -> &'static str {
         match self {
-            StartError::Missing(_) => "missing_setting",
-            StartError::Invalid { .. } => "invalid_setting",
+            StartError::Setting(e) => e.code(),
         }
     }
 }
@@ -77,36 +75,18 @@ pub struct Settings {
     pub deploy_targets: BTreeMap<String, notify::DeployTarget>,
 }
 
-fn flag(name: &'static str, raw: Option<String>) -> Result<bool, StartError> {
-    match raw.as_deref().map(str::trim) {
-        None | Some("") | Some("false") => Ok(false),
-        Some("true") => Ok(true),
-        Some(_) => Err(StartError::Invalid {
-            name,
-            reason: "must be true or false".into(),
-        }),
-    }
-}
-
 impl Settings {
     /// Reads settings through `var` (the process environment in `run`, a map in tests).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, StartError> {
-        let set = |name: &str| var(name).filter(|v| !v.trim().is_empty());
-        let topic_arn = set(ENV_TOPIC_ARN).ok_or(StartError::Missing(ENV_TOPIC_ARN))?;
-        let queue_url = set(ENV_QUEUE_URL).ok_or(StartError::Missing(ENV_QUEUE_URL))?;
-        let github_token_param = set(ENV_GITHUB_TOKEN_PARAM);
-        let codebuild_reports = flag(
-            ENV_CODEBUILD_REPORTS_STATUS,
-            set(ENV_CODEBUILD_REPORTS_STATUS),
-        )?;
-        let in_progress = flag(ENV_NOTIFY_IN_PROGRESS, set(ENV_NOTIFY_IN_PROGRESS))?;
-        let deploy_targets = notify::parse_deploy_targets(
-            &set(ENV_DEPLOY_TARGETS).unwrap_or_default(),
-        )
-        .map_err(|e| StartError::Invalid {
-            name: ENV_DEPLOY_TARGETS,
-            reason: e.to_string(),
-        })?;
+        let vars = Vars::new(var);
+        let topic_arn = vars.required(ENV_TOPIC_ARN)?;
+        let queue_url = vars.required(ENV_QUEUE_URL)?;
+        let github_token_param = vars.get(ENV_GITHUB_TOKEN_PARAM);
+        let codebuild_reports = vars.flag(ENV_CODEBUILD_REPORTS_STATUS)?;
+        let in_progress = vars.flag(ENV_NOTIFY_IN_PROGRESS)?;
+        let deploy_targets =
+            notify::parse_deploy_targets(&vars.get(ENV_DEPLOY_TARGETS).unwrap_or_default())
+                .map_err(|e| SettingError::invalid(ENV_DEPLOY_TARGETS, e.to_string()))?;
         if !codebuild_reports && github_token_param.is_none() {
             tracing::warn!(
                 "no GitHub token parameter and CodeBuild does not report statuses: no commit status will be set"

@@ -410,10 +410,8 @@ pub fn start_request(
 /// A start-up error: names the variable or parameter to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("environment variable {0} is not set")]
-    Missing(&'static str),
-    #[error("environment variable {name} is invalid: {reason}")]
-    Invalid { name: &'static str, reason: String },
+    #[error(transparent)]
+    Setting(#[from] slipway_core::settings::SettingError),
     #[error(transparent)]
     Parameter(#[from] slipway_aws::ssm::ParameterError),
     #[error("the GitHub adapter cannot start: {0}")]
@@ -434,23 +432,10 @@ pub struct EnvSettings {
 
 impl EnvSettings {
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, StartupError> {
-        let get = |n: &str| {
-            var(n)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        let required = |n: &'static str| get(n).ok_or(StartupError::Missing(n));
-        let max_attempts = match get(ENV_MAX_ATTEMPTS) {
-            None => 3,
-            Some(v) => v
-                .parse::<u32>()
-                .ok()
-                .filter(|n| *n >= 1)
-                .ok_or(StartupError::Invalid {
-                    name: ENV_MAX_ATTEMPTS,
-                    reason: "must be a positive number".into(),
-                })?,
-        };
+        let vars = slipway_core::settings::Vars::new(var);
+        let get = |n| vars.get(n);
+        let required = |n| vars.required(n);
+        let max_attempts = vars.number(ENV_MAX_ATTEMPTS, 3u32, 1..=20)?;
         Ok(EnvSettings {
             project: required(ENV_PROJECT_NAME)?,
             namespace: required(ENV_IMAGE_NAMESPACE)?,
