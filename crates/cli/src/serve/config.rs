@@ -389,6 +389,53 @@ mod tests {
         assert_eq!(parsed.namespace, d.namespace);
         assert_eq!(parsed.concurrency, d.concurrency);
         assert_eq!(parsed.branches, d.branches);
+        assert_eq!(parsed.retention_days, 30);
         parsed.check().unwrap();
+        // The commented examples are valid too.
+        let uncommented: String = EXAMPLE
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest)
+                    if rest.starts_with("[[")
+                        || rest.split_once(" = ").is_some_and(|(k, _)| {
+                            k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                        }) =>
+                {
+                    rest
+                }
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let all: ServeConfig = toml::from_str(&uncommented).unwrap();
+        assert_eq!(all.webhooks.len(), 1);
+        assert_eq!(all.schedules.len(), 1);
+        all.webhook_targets().unwrap();
+        assert_eq!(
+            all.schedules[0].rebuild().unwrap().repository,
+            "acme/images"
+        );
+    }
+
+    #[test]
+    fn bad_webhooks_schedules_and_retention_are_refused_by_name() {
+        let bad = |text: &str| {
+            let c: ServeConfig = toml::from_str(text).unwrap();
+            c.check().unwrap_err()
+        };
+        let e = bad("retention_days = 0");
+        assert!(e.contains("retention_days"), "{e}");
+        let e = bad("[[webhook]]\nname = \"x\"\nurl = \"ftp://example.com/\"");
+        assert!(e.contains("\"x\"") && e.contains("`url`"), "{e}");
+        let e = bad("[[webhook]]\nname = \"x\"\nurl = \"https://example.com/\"\nbody = \"{}\"");
+        assert!(e.contains("`body`"), "{e}");
+        let e = bad(
+            "[[schedule]]\nname = \"n\"\nexpression = \"rate(0 minutes)\"\nrepository = \"/srv/x\"",
+        );
+        assert!(e.contains("\"n\""), "{e}");
+        let e = bad(
+            "[[schedule]]\nname = \"bad name\"\nexpression = \"rate(1 day)\"\nrepository = \"/srv/x\"",
+        );
+        assert!(e.contains("schedule"), "{e}");
     }
 }

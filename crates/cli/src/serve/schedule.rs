@@ -167,3 +167,116 @@ impl Scheduler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .current_dir(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {:?}", out);
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    #[tokio::test]
+    async fn a_due_schedule_queues_a_job_at_the_branch_head() {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = tmp.path().join("images");
+        std::fs::create_dir_all(&repo).unwrap();
+        git(&repo, &["init", "--quiet", "--initial-branch=main"]);
+        std::fs::write(repo.join("README"), "one\n").unwrap();
+        git(&repo, &["add", "-A"]);
+        git(&repo, &["commit", "--quiet", "-m", "one"]);
+        git(&repo, &["checkout", "--quiet", "-b", "release"]);
+        std::fs::write(repo.join("README"), "two\n").unwrap();
+        git(&repo, &["commit", "--quiet", "-am", "two"]);
+        let release_head = git(&repo, &["rev-parse", "HEAD"]);
+        git(&repo, &["checkout", "--quiet", "main"]);
+        let main_head = git(&repo, &["rev-parse", "HEAD"]);
+
+        let store = Arc::new(Store::open(&tmp.path().join("slipway.db")).unwrap());
+        let cfg: super::super::config::ServeConfig = toml::from_str(&format!(
+            r#"
+[[schedule]]
+name = "every-minute"
+expression = "rate(1 minute)"
+repository = "{}"
+repository_name = "acme/images"
+
+[[schedule]]
+name = "release-base"
+expression = "cron(30 3 * * ? *)"
+repository = "{}"
+branch = "release"
+images = ["acme/base"]
+"#,
+            repo.display(),
+            repo.display()
+        ))
+        .unwrap();
+        cfg.check().unwrap();
+        let started = time::macros::datetime!(2026-11-25 03:00 UTC);
+        let mut s = Scheduler::new(
+            store.clone(),
+            Arc::new(tokio::sync::Notify::new()),
+            tmp.path().to_path_buf(),
+            &cfg.schedules,
+            started,
+        )
+        .unwrap();
+
+        // Not due yet: nothing queued.
+        assert!(
+            s.tick(started + time::Duration::seconds(59))
+                .await
+                .is_empty()
+        );
+        assert!(store.next_job().unwrap().is_none());
+
+        // A minute on: a job for main's head, of every image with a schedule in slipway.toml.
+        let ids = s.tick(started + time::Duration::seconds(61)).await;
+        assert_eq!(ids.len(), 1, "{ids:?}");
+        let job = store.job(&ids[0]).unwrap().unwrap();
+        assert_eq!(job.commit, main_head);
+        assert_eq!(job.git_ref, "refs/heads/main");
+        assert_eq!(job.repository, "acme/images");
+        assert_eq!(job.clone_url, format!("file://{}", repo.display()));
+        assert!(job.images.is_empty());
+        assert_eq!(
+            job.trigger,
+            slipway_core::Trigger::Schedule {
+                name: "every-minute".into()
+            }
+        );
+        assert_eq!(store.next_job().unwrap().unwrap().job.id, ids[0]);
+
+        // Fired once per due time; the next firing rebuilds the same head as a new job.
+        assert!(
+            s.tick(started + time::Duration::seconds(62))
+                .await
+                .is_empty()
+        );
+        let again = s.tick(started + time::Duration::seconds(122)).await;
+        assert_eq!(again.len(), 1);
+        assert_ne!(again[0], ids[0]);
+
+        // The cron schedule at 03:30: the release branch's head, the named image only.
+        let at = time::macros::datetime!(2026-11-25 03:30 UTC);
+        let fired = s.tick(at).await;
+        assert_eq!(fired.len(), 2, "{fired:?}");
+        let release = fired
+            .iter()
+            .map(|id| store.job(id).unwrap().unwrap())
+            .find(|j| j.git_ref == "refs/heads/release")
+            .unwrap();
+        assert_eq!(release.commit, release_head);
+        assert_eq!(release.images, ["acme/base"]);
+        assert_eq!(release.repository, "local/images");
+    }
+}
