@@ -14,7 +14,7 @@ use serve_support::*;
 
 #[derive(Default)]
 struct Seen {
-    good: Vec<(HeaderMap, Value)>,
+    good: Vec<(HeaderMap, String)>,
     bad: usize,
 }
 
@@ -37,8 +37,7 @@ fn receiver(bad_delay: Duration) -> (u16, Arc<Mutex<Seen>>) {
                 .route(
                     "/good",
                     post(move |h: HeaderMap, body: String| async move {
-                        let v: Value = serde_json::from_str(&body).expect("a JSON body");
-                        g.lock().unwrap().good.push((h, v));
+                        g.lock().unwrap().good.push((h, body));
                         StatusCode::OK
                     }),
                 )
@@ -85,6 +84,8 @@ fn webhook_targets_get_the_notification_and_a_failing_one_is_retried_without_blo
     let (port, seen) = receiver(Duration::from_secs(1));
     let token = tmp.path().join("hook-token");
     std::fs::write(&token, "hook-token-0123456789\n").unwrap();
+    let signing = tmp.path().join("hook-signing");
+    std::fs::write(&signing, "hook-signing-secret-abcdef\n").unwrap();
     let extra = format!(
         r#"concurrency = 1
 [[webhook]]
@@ -92,6 +93,7 @@ name = "good"
 url = "http://127.0.0.1:{port}/good"
 headers = {{ "X-Team" = "platform" }}
 auth = {{ scheme = "bearer", file = "{}" }}
+secret_file = "{}"
 
 [[webhook]]
 name = "bad"
@@ -99,7 +101,8 @@ url = "http://127.0.0.1:{port}/bad"
 retries = 2
 timeout_seconds = 5
 "#,
-        token.display()
+        token.display(),
+        signing.display()
     );
     let secrets = registry_secrets(&r, &ns_path, tmp.path());
     let serve = setup(tmp.path(), &namespace, &secrets, &extra);
@@ -121,7 +124,13 @@ timeout_seconds = 5
     let s = seen.lock().unwrap();
     assert_eq!(s.good.len(), 2);
     let mut images = Vec::new();
-    for (headers, n) in &s.good {
+    for (headers, body) in &s.good {
+        // Signed like GitHub signs its webhooks, with the secret file's content.
+        assert_eq!(
+            headers["x-slipway-signature-256"],
+            slipway_core::webhook::sign(b"hook-signing-secret-abcdef", body.as_bytes()).as_str()
+        );
+        let n: Value = serde_json::from_str(body).expect("a JSON body");
         let image = n["image"].as_str().unwrap().to_string();
         assert_eq!(n["subject"], format!("✔ {image}:main built"), "{n:#}");
         assert_eq!(n["status"], "SUCCEEDED");
@@ -174,6 +183,10 @@ timeout_seconds = 5
         "{log}"
     );
     assert!(log.contains("webhook_failed"), "{log}");
+    assert!(
+        !log.contains("hook-signing-secret"),
+        "the signing secret leaked: {log}"
+    );
     assert!(
         !log.contains("hook-token-0123456789"),
         "the token leaked: {log}"

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use slipway_core::hook_targets::{HookTarget, TargetConfig};
+use slipway_core::hook_targets::{AuthConfig, HookTarget, StatusList, TargetConfig};
 use slipway_core::listener::{DEFAULT_MAX_BODY_BYTES, ListenerConfig};
 use slipway_core::schedule::{ScheduleExpr, ScheduledRebuild};
 use slipway_core::{RefRules, RepoFilter, WebhookSecrets};
@@ -68,6 +68,7 @@ retention_days = 30
 # url = "https://hooks.example.com/slipway"
 # headers = { "X-Team" = "platform" }     # optional
 # auth = { scheme = "bearer", file = "/etc/slipway/chat-token" }   # or scheme = "basic", username = "..."
+# secret_file = "/etc/slipway/chat-signing"   # signs the body: X-Slipway-Signature-256: sha256=<HMAC>
 # timeout_seconds = 10                   # 0.05 to 300
 # retries = 2                            # 0 to 10
 # expected_status = 200                  # default: any 2xx
@@ -83,6 +84,39 @@ retention_days = 30
 # branch = "main"                        # default: the repository's default branch
 # images = ["acme/base"]
 "#;
+
+/// A `[[webhook]]` entry: a `slipway_core::hook_targets` target without `method` and `body`
+/// (always a `POST` of the notification), plus an optional signing secret.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub name: String,
+    pub url: String,
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+    #[serde(default)]
+    pub timeout_seconds: Option<f64>,
+    #[serde(default)]
+    pub expected_status: Option<StatusList>,
+    #[serde(default)]
+    pub retries: Option<u32>,
+    /// Signs each body like GitHub does (`X-Slipway-Signature-256: sha256=<hex HMAC-SHA256>`)
+    /// with this file's content.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+}
+
+/// A validated webhook target and its signing secret's file.
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    pub target: HookTarget,
+    pub secret_file: Option<PathBuf>,
+}
+
+/// The header carrying a webhook body's signature.
+pub const WEBHOOK_SIGNATURE_HEADER: &str = "x-slipway-signature-256";
 
 /// A `[[schedule]]` entry.
 #[derive(Debug, Clone, Deserialize)]
@@ -172,7 +206,7 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     pub retention_days: u32,
     #[serde(rename = "webhook")]
-    pub webhooks: Vec<TargetConfig>,
+    pub webhooks: Vec<WebhookConfig>,
     #[serde(rename = "schedule")]
     pub schedules: Vec<ScheduleConfig>,
 }
@@ -294,36 +328,45 @@ impl ServeConfig {
         slipway_core::retention::Retention::days(self.retention_days).map_err(|e| e.to_string())
     }
 
-    /// The `[[webhook]]` targets, validated. The body is the notification: a configured one is
-    /// refused, and the method is always `POST`.
-    pub fn webhook_targets(&self) -> Result<Vec<HookTarget>, String> {
+    /// The `[[webhook]]` targets, validated. The body is the notification and the method `POST`.
+    pub fn webhook_targets(&self) -> Result<Vec<Webhook>, String> {
         let mut names = std::collections::BTreeSet::new();
         let mut out = Vec::new();
         for t in &self.webhooks {
             let name = t.name.clone();
-            if t.body.is_some() {
-                return Err(format!(
-                    "[[webhook]] {name:?}: `body` is the notification; remove it"
-                ));
-            }
-            if t.method
-                .as_deref()
-                .is_some_and(|m| !m.eq_ignore_ascii_case("POST"))
-            {
-                return Err(format!("[[webhook]] {name:?}: `method` must be POST"));
-            }
             if !names.insert(name.clone()) {
                 return Err(format!("[[webhook]] {name:?} is defined twice"));
             }
-            let mut target = t
-                .clone()
+            if t.headers
+                .keys()
+                .any(|k| k.eq_ignore_ascii_case(WEBHOOK_SIGNATURE_HEADER))
+            {
+                return Err(format!(
+                    "[[webhook]] {name:?}: `headers` may not set {WEBHOOK_SIGNATURE_HEADER} (use `secret_file`)"
+                ));
+            }
+            let config = TargetConfig {
+                name: t.name.clone(),
+                url: t.url.clone(),
+                method: None,
+                headers: t.headers.clone(),
+                body: None,
+                auth: t.auth.clone(),
+                timeout_seconds: t.timeout_seconds,
+                expected_status: t.expected_status.clone(),
+                retries: t.retries,
+            };
+            let mut target = config
                 .validate()
                 .map_err(|(field, reason)| format!("[[webhook]] {name:?}: `{field}` {reason}"))?;
             target.headers.insert(
                 http::header::CONTENT_TYPE,
                 http::HeaderValue::from_static("application/json"),
             );
-            out.push(target);
+            out.push(Webhook {
+                target,
+                secret_file: t.secret_file.clone(),
+            });
         }
         Ok(out)
     }
@@ -427,8 +470,11 @@ mod tests {
         assert!(e.contains("retention_days"), "{e}");
         let e = bad("[[webhook]]\nname = \"x\"\nurl = \"ftp://example.com/\"");
         assert!(e.contains("\"x\"") && e.contains("`url`"), "{e}");
-        let e = bad("[[webhook]]\nname = \"x\"\nurl = \"https://example.com/\"\nbody = \"{}\"");
-        assert!(e.contains("`body`"), "{e}");
+        let body = "[[webhook]]\nname = \"x\"\nurl = \"https://example.com/\"\nbody = \"{}\"";
+        assert!(
+            toml::from_str::<ServeConfig>(body).is_err(),
+            "a body is the notification"
+        );
         let e = bad(
             "[[schedule]]\nname = \"n\"\nexpression = \"rate(0 minutes)\"\nrepository = \"/srv/x\"",
         );

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde_json::Value;
 use slipway_core::Job;
 use slipway_core::build_env::BuildInfo;
-use slipway_core::hook_targets::HookTarget;
+use slipway_core::hook_targets::{HookTarget, TargetError};
 use slipway_core::listener::Enqueued;
 use slipway_core::notify::{
     self, BuildOutcome, BuildStatus, CommitStatus, DeployResult, FailedPhase, Notification,
@@ -24,6 +24,7 @@ use slipway_core::notify::{
 };
 use slipway_hooks::{FileSecrets, SendOptions};
 
+use super::config::{WEBHOOK_SIGNATURE_HEADER, Webhook};
 use super::store::{self, BuildRecord, Store};
 
 /// The sinks shared by every build's notification.
@@ -31,7 +32,7 @@ pub struct ServeSinks {
     pub store: Arc<Store>,
     pub client: reqwest::Client,
     /// Validated `[[webhook]]` targets; each gets the notification's JSON form as its body.
-    pub webhooks: Vec<HookTarget>,
+    pub webhooks: Vec<Webhook>,
     pub send: SendOptions,
     /// Deploy agents, by target name (`deploy_targets_file`).
     pub deploy: Option<slipway_notifier::deploy::DeployHooks<FileSecrets>>,
@@ -71,16 +72,10 @@ impl Sinks for BuildSinks<'_> {
         if self.shared.webhooks.is_empty() {
             return Ok(());
         }
-        let targets = self
-            .shared
-            .webhooks
-            .iter()
-            .map(|t| {
-                let mut t = t.clone();
-                t.body = Some(text.clone());
-                Ok(t)
-            })
-            .collect();
+        let mut targets = Vec::new();
+        for w in &self.shared.webhooks {
+            targets.push(signed(w, &text).await);
+        }
         let report = slipway_hooks::send_all(
             &self.shared.client,
             targets,
@@ -146,6 +141,43 @@ impl Sinks for BuildSinks<'_> {
             }),
         }
     }
+}
+
+/// A webhook's request for `body`, signed when it names a secret file (read at each send, so a
+/// rotated secret is picked up; never logged). An unreadable secret reports the target invalid.
+async fn signed(w: &Webhook, body: &str) -> Result<HookTarget, TargetError> {
+    let mut t = w.target.clone();
+    t.body = Some(body.to_string());
+    if let Some(path) = &w.secret_file {
+        let secret = tokio::fs::read_to_string(path)
+            .await
+            .map_err(|e| e.kind().to_string())
+            .and_then(|s| {
+                let s = s.trim_end_matches(['\r', '\n']).to_string();
+                if s.is_empty() {
+                    Err("empty".into())
+                } else {
+                    Ok(s)
+                }
+            });
+        let secret = secret.map_err(|reason| TargetError {
+            target: t.name.clone(),
+            field: "secret_file",
+            reason: format!("{} cannot be read: {reason}", path.display()),
+        })?;
+        let sig = slipway_core::webhook::sign(secret.as_bytes(), body.as_bytes());
+        let mut value = http::HeaderValue::from_str(&sig).map_err(|_| TargetError {
+            target: t.name.clone(),
+            field: "secret_file",
+            reason: "the signature is not a header value".into(),
+        })?;
+        value.set_sensitive(true);
+        t.headers.insert(
+            http::HeaderName::from_static(WEBHOOK_SIGNATURE_HEADER),
+            value,
+        );
+    }
+    Ok(t)
 }
 
 /// What the notification says about a finished build of serve.
