@@ -200,6 +200,31 @@ fn a_push_becomes_images_in_the_registry_parents_first_and_only_what_changed() {
         ],
         "{events:#?}"
     );
+    // The failed parent's notification names the child it leaves unbuilt; the first success
+    // queued none (the child was in its own push).
+    assert_eq!(
+        events[3]["subject"],
+        format!("✘ {base}:main failed"),
+        "{:#}",
+        events[3]
+    );
+    assert_eq!(
+        events[3]["children"]["skipped"],
+        serde_json::json!([app]),
+        "{:#}",
+        events[3]
+    );
+    assert_eq!(
+        events[0]["children"]["queued"],
+        serde_json::json!([]),
+        "{:#}",
+        events[0]
+    );
+    assert_eq!(
+        events[4]["failed_phase"]["status"], "SKIPPED",
+        "{:#}",
+        events[4]
+    );
     for t in tags {
         let _ = docker(&["rmi", "--force", &format!("{base}:{t}")], None);
         let _ = docker(&["rmi", "--force", &format!("{app}:{t}")], None);

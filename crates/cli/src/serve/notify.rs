@@ -274,3 +274,103 @@ impl ServeSinks {
         notify::notify(&o, &cfg, &sinks).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::store::Finished;
+    use slipway_core::plan::{ChangeSource, Plan, PlannedImage};
+    use slipway_core::schedule::{ScheduledRebuild, rebuild_job};
+
+    #[tokio::test]
+    async fn a_parent_success_queues_each_outside_child_once_and_reports_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&tmp.path().join("slipway.db")).unwrap());
+        let msg = ScheduledRebuild::new("nightly", "acme/site", "file:///srv/site");
+        let job = rebuild_job(&msg, "main", &"b".repeat(40)).unwrap();
+        store.insert_job(&job).unwrap();
+        let plan = Plan {
+            repository: job.repository.clone(),
+            git_ref: job.git_ref.clone(),
+            commit: job.commit.clone(),
+            changes: ChangeSource::Named,
+            images: vec![PlannedImage {
+                name: "acme/base".into(),
+                commit: job.commit.clone(),
+                tags: vec!["main".into()],
+                children: vec!["acme/app".into(), "acme/api".into()],
+                ..PlannedImage::default()
+            }],
+            errors: Vec::new(),
+        };
+        store.record_plan(&job, &plan, false).unwrap();
+        let (claimed, _) = store.claim_runnable(1).unwrap();
+        let outcome = Value::Null;
+        let done = Finished {
+            succeeded: true,
+            digest: Some("sha256:0123"),
+            error: None,
+            outcome: &outcome,
+        };
+        store.finish_build(&claimed[0], &job, &done).unwrap();
+        // Finishing again (a retried write) queues nothing more.
+        store.finish_build(&claimed[0], &job, &done).unwrap();
+        let b = store.build(claimed[0].id).unwrap().unwrap();
+
+        let sinks = ServeSinks {
+            store: store.clone(),
+            client: slipway_hooks::client().unwrap(),
+            webhooks: Vec::new(),
+            send: SendOptions::default(),
+            deploy: None,
+        };
+        let report = sinks.notify(&b, Some(&job)).await;
+        assert_eq!(report.status, "SUCCEEDED");
+        assert_eq!(report.publish, "published");
+        let id = b.id.to_string();
+        assert_eq!(
+            report.children.queued,
+            [
+                (
+                    "acme/api".to_string(),
+                    notify::child_job_id(&id, "acme/api")
+                ),
+                (
+                    "acme/app".to_string(),
+                    notify::child_job_id(&id, "acme/app")
+                ),
+            ]
+        );
+        assert!(report.children.failed.is_empty(), "{report:?}");
+        // One job per child, each naming only its image, built at the parent's commit.
+        let mut queued = Vec::new();
+        while let Some(q) = store.next_job().unwrap() {
+            if q.job.id == job.id {
+                break;
+            }
+            queued.push(q.job.clone());
+            store.fail_job(&q.job.id, "test: taken").unwrap();
+        }
+        let mut images: Vec<Vec<String>> = queued.iter().map(|j| j.images.clone()).collect();
+        images.sort();
+        assert_eq!(
+            images,
+            [vec!["acme/api".to_string()], vec!["acme/app".to_string()]]
+        );
+        assert!(queued.iter().all(|j| j.commit == job.commit
+            && j.trigger
+                == slipway_core::Trigger::Parent {
+                    image: "acme/base".into(),
+                    build_id: id.clone()
+                }));
+
+        // The notification's form: exact subject, status, image and tags.
+        let n = notify::render(&outcome_of(&b, &job), &report);
+        assert_eq!(n.subject, "✔ acme/base:main built");
+        assert_eq!(n.json["digest"], "sha256:0123");
+    }
+
+    fn outcome_of(b: &BuildRecord, job: &Job) -> BuildOutcome {
+        outcome(b, Some(job), b.planned.children.clone())
+    }
+}
