@@ -191,6 +191,20 @@ async fn refusals_run_nothing() {
             422,
             "invalid_request",
         ),
+        (
+            "body over 64 KiB",
+            signed(
+                "POST",
+                "/deploys",
+                &format!(
+                    r#"{{"service":"web","action":"pull","pad":"{}"}}"#,
+                    "x".repeat(70_000)
+                ),
+                now,
+            ),
+            413,
+            "payload_too_large",
+        ),
     ];
     for (what, request, want_status, want_code) in cases {
         let (status, body) = send(&agent, &request).await;

@@ -44,6 +44,7 @@ pub fn router(state: Shared) -> Router {
         )
         .fallback(|| async { refuse_plain(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(json_too_large))
         .with_state(state)
 }
 
@@ -56,6 +57,22 @@ fn now() -> i64 {
 
 fn refuse(e: AgentError) -> Response {
     (e.status(), axum::Json(e.body())).into_response()
+}
+
+/// axum answers an over-long body in plain text; every refusal of the agent is JSON.
+async fn json_too_large(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        return refuse_plain(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the body is over the agent's limit of 64 KiB",
+        );
+    }
+    response
 }
 
 fn refuse_plain(status: StatusCode, code: &str, message: &str) -> Response {
