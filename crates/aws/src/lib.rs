@@ -7,3 +7,5 @@ pub mod logging;
 pub mod sns;
 pub mod sqs;
 pub mod ssm;
+#[cfg(feature = "testing")]
+pub mod testing;

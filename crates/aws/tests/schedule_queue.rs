@@ -11,28 +11,8 @@ use slipway_core::listener::JobQueue;
 use slipway_core::schedule::{QueueMessage, ScheduledRebuild, parse_queue_message, rebuild_job};
 use slipway_core::{Job, Trigger};
 
-fn moto_url() -> String {
-    std::env::var("SLIPWAY_TEST_MOTO_URL").expect(
-        "SLIPWAY_TEST_MOTO_URL is not set: start the services with `source tests/services.sh start`",
-    )
-}
-
 async fn sqs() -> aws_sdk_sqs::Client {
-    let url = moto_url();
-    let probe = std::net::TcpStream::connect(url.trim_start_matches("http://"));
-    assert!(
-        probe.is_ok(),
-        "moto server at {url} is unreachable: {probe:?}"
-    );
-    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "testing", "testing", None, None, "moto",
-        ))
-        .load()
-        .await;
-    aws_sdk_sqs::Client::new(&aws)
+    aws_sdk_sqs::Client::new(&slipway_aws::testing::moto_config().await)
 }
 
 /// git with argv, no user or system configuration, a fixed identity.

@@ -20,29 +20,6 @@ use time::macros::datetime;
 
 const NOW: OffsetDateTime = datetime!(2026-11-25 12:00 UTC);
 
-fn moto_url() -> String {
-    std::env::var("SLIPWAY_TEST_MOTO_URL").expect(
-        "SLIPWAY_TEST_MOTO_URL is not set: start the services with `source tests/services.sh start`",
-    )
-}
-
-async fn aws() -> aws_config::SdkConfig {
-    let url = moto_url();
-    let probe = std::net::TcpStream::connect(url.trim_start_matches("http://"));
-    assert!(
-        probe.is_ok(),
-        "moto server at {url} is unreachable: {probe:?}"
-    );
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "testing", "testing", None, None, "moto",
-        ))
-        .load()
-        .await
-}
-
 /// A topic with an SQS queue subscribed to it: (topic ARN, queue URL).
 async fn topic_with_queue(aws: &aws_config::SdkConfig) -> (String, String) {
     let sns = aws_sdk_sns::Client::new(aws);
@@ -186,7 +163,7 @@ fn context(aws: &aws_config::SdkConfig, settings: Settings) -> (Context, Arc<Mut
 
 #[tokio::test]
 async fn weekly_cleanup_deletes_reports_and_publishes_its_summary() {
-    let aws = aws().await;
+    let aws = slipway_aws::testing::moto_config().await;
     let (topic, queue) = topic_with_queue(&aws).await;
     let (ctx, asked) = context(&aws, settings(Some(topic), None));
 
@@ -217,7 +194,7 @@ async fn weekly_cleanup_deletes_reports_and_publishes_its_summary() {
 
 #[tokio::test]
 async fn a_dry_run_deletes_nothing_and_publishes_nothing() {
-    let aws = aws().await;
+    let aws = slipway_aws::testing::moto_config().await;
     let (topic, queue) = topic_with_queue(&aws).await;
     let (ctx, asked) = context(&aws, settings(Some(topic), None));
     let out = handle(&ctx, json!({"task": "cleanup", "dry_run": true}), NOW)
@@ -233,7 +210,7 @@ async fn a_dry_run_deletes_nothing_and_publishes_nothing() {
 #[tokio::test]
 async fn scheduled_webhooks_use_targets_and_secrets_from_ssm() {
     use axum::http::{HeaderMap, StatusCode};
-    let aws = aws().await;
+    let aws = slipway_aws::testing::moto_config().await;
     let ssm = aws_sdk_ssm::Client::new(&aws);
     let (topic, queue) = topic_with_queue(&aws).await;
 
@@ -335,7 +312,7 @@ async fn scheduled_webhooks_use_targets_and_secrets_from_ssm() {
 
 #[tokio::test]
 async fn bad_input_and_settings_are_named() {
-    let aws = aws().await;
+    let aws = slipway_aws::testing::moto_config().await;
     let (ctx, asked) = context(&aws, settings(None, None));
     let err = handle(&ctx, json!({"task": "vacuum"}), NOW)
         .await

@@ -9,30 +9,6 @@ use slipway_aws::sqs::SqsJobQueue;
 use slipway_core::Job;
 use slipway_core::webhook::WebhookSecrets;
 
-fn moto_url() -> String {
-    std::env::var("SLIPWAY_TEST_MOTO_URL").expect(
-        "SLIPWAY_TEST_MOTO_URL is not set: start the services with `source tests/services.sh start`",
-    )
-}
-
-async fn aws() -> aws_config::SdkConfig {
-    let url = moto_url();
-    // Fail loudly, and early, when the server is not there.
-    let probe = std::net::TcpStream::connect(url.trim_start_matches("http://"));
-    assert!(
-        probe.is_ok(),
-        "moto server at {url} is unreachable: {probe:?}"
-    );
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "testing", "testing", None, None, "moto",
-        ))
-        .load()
-        .await
-}
-
 async fn fifo_queue(sqs: &aws_sdk_sqs::Client) -> String {
     let name = format!("slipway-jobs-{}.fifo", uuid::Uuid::new_v4().simple());
     sqs.create_queue()
@@ -76,7 +52,7 @@ async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::
 
 #[tokio::test]
 async fn signed_push_puts_exactly_one_job_on_the_fifo_queue() {
-    let aws = aws().await;
+    let aws = slipway_aws::testing::moto_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let url = fifo_queue(&sqs).await;
     let queue = SqsJobQueue::new(sqs.clone(), &url);
@@ -115,7 +91,7 @@ async fn signed_push_puts_exactly_one_job_on_the_fifo_queue() {
 
 #[tokio::test]
 async fn bad_signature_puts_nothing_on_the_queue() {
-    let aws = aws().await;
+    let aws = slipway_aws::testing::moto_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let url = fifo_queue(&sqs).await;
     let queue = SqsJobQueue::new(sqs.clone(), &url);
@@ -143,11 +119,14 @@ async fn bad_signature_puts_nothing_on_the_queue() {
 
 #[tokio::test]
 async fn a_missing_queue_is_503_not_accepted() {
-    let aws = aws().await;
+    let aws = slipway_aws::testing::moto_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let queue = SqsJobQueue::new(
         sqs,
-        format!("{}/123456789012/no-such-queue.fifo", moto_url()),
+        format!(
+            "{}/123456789012/no-such-queue.fifo",
+            slipway_aws::testing::moto_url()
+        ),
     );
     let a = call(
         &config(),
@@ -163,7 +142,7 @@ async fn a_missing_queue_is_503_not_accepted() {
 
 #[tokio::test]
 async fn webhook_secrets_come_from_a_secure_string_parameter() {
-    let aws = aws().await;
+    let aws = slipway_aws::testing::moto_config().await;
     let ssm = aws_sdk_ssm::Client::new(&aws);
     let name = format!(
         "/slipway/test/{}/webhook-secret",

@@ -24,25 +24,6 @@ fn fixture(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
-async fn aws() -> aws_config::SdkConfig {
-    let url = std::env::var("SLIPWAY_TEST_MOTO_URL").expect(
-        "SLIPWAY_TEST_MOTO_URL is not set: start the services with `source tests/services.sh start`",
-    );
-    let probe = std::net::TcpStream::connect(url.trim_start_matches("http://"));
-    assert!(
-        probe.is_ok(),
-        "moto server at {url} is unreachable: {probe:?}"
-    );
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "testing", "testing", None, None, "moto",
-        ))
-        .load()
-        .await
-}
-
 struct World {
     aws: aws_config::SdkConfig,
     topic: String,
@@ -77,7 +58,7 @@ async fn queue(aws: &aws_config::SdkConfig, name: &str, fifo: bool) -> (String, 
 }
 
 async fn world() -> World {
-    let aws = aws().await;
+    let aws = slipway_aws::testing::moto_config().await;
     let sns = aws_sdk_sns::Client::new(&aws);
     let suffix = uuid::Uuid::new_v4().simple().to_string();
     let topic = sns

@@ -17,25 +17,6 @@ use serde_json::json;
 use slipway_aws::codebuild::CodeBuildStarter;
 use slipway_spawner::{ATTEMPT_ATTRIBUTE, Spawner, SqsRequeue};
 
-async fn aws() -> aws_config::SdkConfig {
-    let url = std::env::var("SLIPWAY_TEST_MOTO_URL").expect(
-        "SLIPWAY_TEST_MOTO_URL is not set: start the services with `source tests/services.sh start`",
-    );
-    let probe = std::net::TcpStream::connect(url.trim_start_matches("http://"));
-    assert!(
-        probe.is_ok(),
-        "moto server at {url} is unreachable: {probe:?}"
-    );
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "testing", "testing", None, None, "moto",
-        ))
-        .load()
-        .await
-}
-
 /// What the Lambda event source mapping would hand the function for these messages.
 fn lambda_event(messages: &[aws_sdk_sqs::types::Message], queue_arn: &str) -> SqsEvent {
     let records: Vec<_> = messages
@@ -106,7 +87,7 @@ fn repository_of(req: &aws_sdk_codebuild::operation::start_build::StartBuildInpu
 
 #[tokio::test]
 async fn consumes_real_messages_and_reports_batch_item_failures() {
-    let aws = aws().await;
+    let aws = slipway_aws::testing::moto_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let name = format!(
         "slipway-spawner-{}-{}.fifo",
