@@ -133,7 +133,7 @@ async fn start(args: Args) -> Result<(), StartError> {
             let targets = slipway_core::notify::parse_deploy_targets(&raw)
                 .map_err(|e| bad_config(format!("{}: {e}", p.display())))?;
             let hooks =
-                slipway_notifier::deploy::DeployHooks::new(targets, slipway_hooks::FileSecrets)
+                slipway_hooks::deploy::DeployHooks::new(targets, slipway_hooks::FileSecrets)
                     .map_err(|e| bad_config(format!("deploy hooks: {e}")))?;
             Some(hooks)
         }

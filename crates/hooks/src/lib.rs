@@ -1,10 +1,12 @@
-//! slipway's outgoing HTTP calls to configured targets: scheduled webhooks now, deploy hooks and
-//! `slipway serve`'s webhook sinks later. Every target gets its own timeout, expected status and
+//! slipway's outgoing HTTP calls to configured targets: scheduled webhooks, deploy hooks ([`deploy`]) and
+//! `slipway serve`'s webhook sinks. Every target gets its own timeout, expected status and
 //! retries with exponential backoff; targets are sent concurrently up to a bound; a failing or
 //! misconfigured target never stops the others; each target gets a result.
 //!
 //! Targets come validated from `slipway_core::hook_targets`; secrets (bearer tokens, basic-auth
 //! passwords) are read through the [`SecretSource`] port at send time and never logged.
+
+pub mod deploy;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

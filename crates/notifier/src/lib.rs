@@ -12,7 +12,7 @@
 //! A malformed event, or one from a build slipway did not start, is logged and acknowledged: the
 //! function answers Ok (EventBridge would only retry the same bytes) and publishes nothing.
 
-pub mod deploy;
+pub use slipway_hooks::deploy;
 pub mod github;
 
 use std::collections::BTreeMap;

@@ -35,7 +35,7 @@ pub struct ServeSinks {
     pub webhooks: Vec<Webhook>,
     pub send: SendOptions,
     /// Deploy agents, by target name (`deploy_targets_file`).
-    pub deploy: Option<slipway_notifier::deploy::DeployHooks<FileSecrets>>,
+    pub deploy: Option<slipway_hooks::deploy::DeployHooks<FileSecrets>>,
 }
 
 /// The sinks for one build: the shared ones plus what only serve knows (its build state).

@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use secrecy::ExposeSecret;
 use slipway_core::hook_targets::{self, ExpectedStatus, HookTarget};
 use slipway_core::notify::{self, DeployResult, DeployTarget};
-use slipway_hooks::{Outcome, SecretSource, SendOptions};
+use crate::{Outcome, SecretSource, SendOptions};
 
 /// Calls deploy targets.
 pub struct DeployHooks<S> {
@@ -29,7 +29,7 @@ pub struct DeployHooks<S> {
 impl<S: SecretSource> DeployHooks<S> {
     pub fn new(targets: BTreeMap<String, DeployTarget>, secrets: S) -> Result<Self, String> {
         Ok(Self {
-            client: slipway_hooks::client().map_err(|e| e.to_string())?,
+            client: crate::client().map_err(|e| e.to_string())?,
             targets,
             secrets,
             concurrency: 4,
@@ -116,7 +116,7 @@ impl<S: SecretSource> DeployHooks<S> {
                 expected: ExpectedStatus::Success,
                 retries: 0,
             };
-            let r = slipway_hooks::send_one(&self.client, &target, &self.secrets, &opts).await;
+            let r = crate::send_one(&self.client, &target, &self.secrets, &opts).await;
             result.attempts = attempt;
             result.status = r.status;
             result.error_code = r.error_code.map(str::to_string);
