@@ -1,6 +1,8 @@
 # slipway — `make help` lists the targets and the variables they read.
 SHELL := /bin/bash
-export CARGO_TARGET_DIR ?= /var/cache/slipway-target
+# The directories .ci/paths chooses (a cache the user owns), unless set already.
+SLIPWAY_PATHS := $(shell bash -c 'source .ci/paths && echo "$$CARGO_TARGET_DIR $$SLIPWAY_LAMBDA_TARGET_DIR $$SLIPWAY_VENV"')
+export CARGO_TARGET_DIR ?= $(word 1,$(SLIPWAY_PATHS))
 # Prerequisites run in order: the AWS targets check what is missing before anything slow starts.
 .NOTPARALLEL:
 
@@ -24,10 +26,17 @@ TEMPLATE := cloudformation/slipway.yml
 # The template's Code paths point here (relative to the template: ../target/lambda/...).
 LAMBDA_DIR := target/lambda
 PACKAGED := target/slipway.packaged.yml
-VENV ?= /opt/slipway-venv
+VENV ?= $(word 3,$(SLIPWAY_PATHS))
 # Release builds of the zips keep their own target directory: a fat-LTO link takes minutes, and in the
 # tests' directory it would hold cargo's lock that long.
-LAMBDA_TARGET_DIR ?= /var/cache/slipway-target-lambda
+LAMBDA_TARGET_DIR ?= $(word 2,$(SLIPWAY_PATHS))
+# `make build PROFILE=lambda-ci`: CI's quick zips for the size check (see Cargo.toml).
+PROFILE ?= release
+# clippy's driver compiles the workspace's own crates during the test build (what `cargo clippy` does
+# in check mode), so one compile serves clippy and the tests. CLIPPY_ARGS is how cargo-clippy hands
+# `-D warnings` to the driver.
+CLIPPY := RUSTC_WORKSPACE_WRAPPER="$$(rustup which clippy-driver 2>/dev/null || command -v clippy-driver)" CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
+NEXTEST := $(shell command -v cargo-nextest >/dev/null 2>&1 && echo yes)
 CFN_LINT := $(shell command -v cfn-lint 2>/dev/null || echo $(VENV)/bin/cfn-lint)
 CHECKOV := $(shell command -v checkov 2>/dev/null || echo $(VENV)/bin/checkov)
 CARGO_LAMBDA := $(shell command -v cargo-lambda >/dev/null 2>&1 && echo cargo lambda || echo $(VENV)/bin/cargo-lambda lambda)
@@ -42,7 +51,7 @@ OVERRIDES := $(if $(REPOSITORIES),$(call shq,Repositories=$(REPOSITORIES))) \
 	$(call shq,WebhookSecretParameter=$(WEBHOOK_SECRET_PARAM)) \
 	$(foreach p,$(value PARAMS),$(call shq,$(p)))
 
-.PHONY: help build test lint lint-template fmt package deploy destroy logs webhook-url secret
+.PHONY: help build test test-build test-run lint lint-template fmt package deploy destroy logs webhook-url secret
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -57,16 +66,25 @@ help: ## List the targets
 	@echo "  FUNCTION, SINCE  for logs: listener|spawner|notifier|cleanup|build|api, e.g. SINCE=10m"
 	@echo "  AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_REGION: the AWS account and region"
 
-build: ## Build the four Lambda zips (arm64) into target/lambda/<binary>/bootstrap.zip
-	@for f in $(FUNCTIONS); do \
-		echo "$(CARGO_LAMBDA) build --release --arm64 --output-format zip --lambda-dir $(LAMBDA_DIR) -p slipway-$$f"; \
-		CARGO_TARGET_DIR=$(LAMBDA_TARGET_DIR) $(CARGO_LAMBDA) build --release --arm64 --output-format zip --lambda-dir $(LAMBDA_DIR) -p slipway-$$f || exit 1; \
-	done
+build: ## Build the four Lambda zips (arm64) into target/lambda/<binary>/bootstrap.zip [PROFILE=release]
+	CARGO_TARGET_DIR=$(LAMBDA_TARGET_DIR) $(CARGO_LAMBDA) build $(if $(filter release,$(PROFILE)),--release,--profile $(PROFILE)) \
+		--arm64 --output-format zip --lambda-dir $(LAMBDA_DIR) $(foreach f,$(FUNCTIONS),-p slipway-$(f))
 
-test: ## Format check, clippy, every test incl. cfn-lint and checkov (needs tests/services.sh and make build)
+test: ## Format check, clippy and every test incl. cfn-lint and checkov (needs tests/services.sh and make build)
 	cargo fmt --all --check
-	cargo clippy --workspace --all-targets -- -D warnings
-	cargo test --workspace
+	$(MAKE) --no-print-directory test-build
+	$(MAKE) --no-print-directory test-run
+
+test-build: ## Compile every target once, with clippy's lints denied
+	$(CLIPPY) cargo test --workspace --all-targets --no-run
+
+test-run: ## Run the tests (cargo nextest when installed) and the doc tests
+ifeq ($(NEXTEST),yes)
+	$(CLIPPY) cargo nextest run --workspace --no-fail-fast --failure-output final
+else
+	$(CLIPPY) cargo test --workspace --no-fail-fast
+endif
+	$(CLIPPY) cargo test --workspace --doc
 
 lint: ## fmt check, clippy, cfn-lint and checkov
 	cargo fmt --all --check

@@ -238,9 +238,12 @@ fn schedule_inputs_are_messages_the_functions_accept() {
 }
 
 fn tool(name: &str) -> PathBuf {
-    let venv = PathBuf::from("/opt/slipway-venv/bin").join(name);
-    if venv.exists() {
-        return venv;
+    // .ci/install's venv (SLIPWAY_VENV, exported by .ci/paths), else the PATH.
+    if let Some(venv) = std::env::var_os("SLIPWAY_VENV") {
+        let tool = PathBuf::from(venv).join("bin").join(name);
+        if tool.exists() {
+            return tool;
+        }
     }
     let found = std::env::var_os("PATH")
         .map(|p| {
