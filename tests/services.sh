@@ -2,20 +2,20 @@
 # Starts (or stops) the real services the tests and the demo use, all on 127.0.0.1:
 #   moto server (SQS, SNS, SSM, EventBridge, DynamoDB, ECR, CloudFormation)   SLIPWAY_TEST_MOTO_URL
 #   Docker engine 26: BuildKit, containerd image store, host network only     /var/run/docker.sock
-#   arm64 emulation (qemu-user-static through binfmt_misc)
+#   arm64 emulation (qemu-user-static through binfmt_misc): the kernel's, so it outlives `stop`
 #   docker-registry with htpasswd auth     SLIPWAY_TEST_REGISTRY, SLIPWAY_TEST_REGISTRY_USER/_PASSWORD_FILE
 #
 #   source tests/services.sh start     starts what is not running, exports the variables
 #   bash tests/services.sh stop        stops what `start` started (and only that)
 #
-# SLIPWAY_SERVICES picks the services (default "moto engine registry"); SLIPWAY_SERVICES_DIR keeps their
+# SLIPWAY_SERVICES picks the services (default "moto binfmt engine registry"); SLIPWAY_SERVICES_DIR keeps their
 # state and logs; SLIPWAY_MOTO_PORT / SLIPWAY_REGISTRY_PORT choose ports (0 = a free one).
 set -uo pipefail
 
 # shellcheck source=../.ci/paths
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.ci/paths"
 SLIPWAY_SERVICES_DIR=${SLIPWAY_SERVICES_DIR:-/tmp/slipway-services}
-SLIPWAY_SERVICES=${SLIPWAY_SERVICES:-moto engine registry}
+SLIPWAY_SERVICES=${SLIPWAY_SERVICES:-moto binfmt engine registry}
 MOTO_PORT=${SLIPWAY_MOTO_PORT:-5055}
 REGISTRY_PORT=${SLIPWAY_REGISTRY_PORT:-5056}
 
@@ -78,7 +78,6 @@ _start_binfmt() {
 # multi-platform images and writes registry caches. No bridge and no iptables here: builds and
 # containers use the host network (`--network host`).
 _start_engine() {
-  _start_binfmt || return 1
   if ! docker info >/dev/null 2>&1; then
     if [ "$(id -u)" -ne 0 ]; then
       if [ -S /var/run/docker.sock ]; then
@@ -142,6 +141,7 @@ services_start() {
   mkdir -p "$SLIPWAY_SERVICES_DIR"
   local started=()
   if _wanted moto; then _start_moto || return 1; started+=("moto $SLIPWAY_TEST_MOTO_URL"); fi
+  if _wanted binfmt; then _start_binfmt || return 1; started+=("linux/arm64 emulation (qemu-user-static)"); fi
   if _wanted engine; then _start_engine || return 1; started+=("docker engine $(docker version --format '{{.Server.Version}}' 2>/dev/null) with buildx"); fi
   if _wanted registry; then _start_registry || return 1; started+=("registry $SLIPWAY_TEST_REGISTRY (user $SLIPWAY_TEST_REGISTRY_USER)"); fi
   # Static binaries for FROM-scratch test images (nothing can be pulled).
