@@ -1,41 +1,28 @@
-//! `slipway agent --config FILE`: redeploys docker compose services on signed requests.
-//! See docs/agent.md for the API and the security model.
+//! `slipway agent --config FILE`: redeploys docker compose services on signed requests; and its
+//! client, `slipway deliver` ([`deliver`]), beside it so that both ends of the protocol live in
+//! one crate. See docs/agent.md for the API and the security model.
 
-use std::path::PathBuf;
-use std::process::ExitCode;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use slipway_core::deploy::{NonceCache, WINDOW_SECS};
 
-use crate::CliError;
-
 mod config;
+pub mod deliver;
 mod engine;
 mod runner;
 mod server;
 
-#[derive(clap::Args)]
-pub struct Args {
-    /// The agent's TOML configuration (secrets, services, Docker Hub hooks).
-    #[arg(long)]
-    config: PathBuf,
-    /// Listen here instead of the configuration's `listen` (for example 127.0.0.1:0).
-    #[arg(long)]
-    listen: Option<std::net::SocketAddr>,
-}
+/// An error the agent or `deliver` ends with; its message says what to fix.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
-pub async fn run(args: Args) -> Result<ExitCode, CliError> {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .try_init();
-    let config = config::Config::load(&args.config)?;
+/// Runs the agent with the configuration at `config` until SIGINT; `listen` overrides the
+/// configuration's address (for example 127.0.0.1:0).
+pub async fn run(config: &Path, listen: Option<std::net::SocketAddr>) -> Result<(), Error> {
+    let config = config::Config::load(config)?;
     let verifier = config.verifier()?;
     let hooks = config.dockerhub_hooks()?;
-    let listen = args.listen.unwrap_or(config.listen);
+    let listen = listen.unwrap_or(config.listen);
     let engine = Arc::new(engine::Engine {
         docker: config.docker.clone(),
         compose: config.compose.clone(),
@@ -64,5 +51,5 @@ pub async fn run(args: Args) -> Result<ExitCode, CliError> {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

@@ -1,4 +1,4 @@
-//! `slipway build`: runs `buildspec.yml` for the planned images on the local Docker engine, as
+//! The local build runner (`slipway build`, and `slipway serve`'s builder): runs `buildspec.yml` for the planned images on the local Docker engine, as
 //! CodeBuild would: a clean checkout of the planned commit, the environment CodeBuild gives
 //! (`CODEBUILD_SRC_DIR`, `CODEBUILD_RESOLVED_SOURCE_VERSION`, ...), the variables of
 //! `slipway_core::build_env`, phases `install`, `pre_build`, `build`, `post_build` with their
@@ -10,170 +10,25 @@
 //! variables. Like CodeBuild's version 0.2, variables and the working directory carry over from
 //! one command to the next (the wrapper saves them after each command).
 //!
-//! [`run_build`] is the builder of `slipway serve` too.
+//! [`run_build`] builds one image; `slipway build` and `slipway serve` call it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{ExitCode, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use slipway_core::Job;
 use slipway_core::build_env::{self, BuildVar, RegistrySettings, VarKind};
-use slipway_core::plan::{Plan, PlannedImage};
+use slipway_core::plan::PlannedImage;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
-
-use crate::CliError;
 
 /// The buildspec slipway ships (the spawner hands the same text to CodeBuild).
 pub const SHIPPED_BUILDSPEC: &str = include_str!("../../../buildspec.yml");
 
 /// The phases CodeBuild runs, in order.
 pub const PHASES: [&str; 4] = ["install", "pre_build", "build", "post_build"];
-
-#[derive(clap::Args)]
-pub struct Args {
-    /// The plan to build (JSON from `slipway plan`; `-` reads standard input).
-    #[arg(long)]
-    pub plan: PathBuf,
-    /// Build only these images of the plan (default: every image, in plan order).
-    #[arg(long = "image")]
-    pub images: Vec<String>,
-    /// The repository to check out: a clone URL or a local path.
-    #[arg(long)]
-    pub source: String,
-    /// The job the plan was made for (JSON); without it, a local job is made up from the plan.
-    #[arg(long)]
-    pub job: Option<PathBuf>,
-    /// A buildspec other than the one slipway ships.
-    #[arg(long)]
-    pub buildspec: Option<PathBuf>,
-    /// Where builds check out and keep their state (default: the system's temporary directory).
-    #[arg(long, env = "SLIPWAY_WORK_DIR")]
-    pub work_dir: Option<PathBuf>,
-    /// Keep each build's work directory (checkout and state) after the build.
-    #[arg(long)]
-    pub keep_work_dir: bool,
-    /// Secrets for `PARAMETER_STORE` variables: lines `parameter-name=value`. Parameters not in
-    /// the file are read from `SLIPWAY_SECRET_<NAME>` (the name upper-cased, other characters `_`).
-    #[arg(long, env = "SLIPWAY_SECRETS_FILE")]
-    pub secrets_file: Option<PathBuf>,
-    /// Prefix of the registry credential parameters.
-    #[arg(long, env = "SLIPWAY_PARAMETER_PREFIX", default_value = "/slipway")]
-    pub parameter_prefix: String,
-    /// Write the results (status, phases, exported variables) as JSON to this file.
-    #[arg(long)]
-    pub result: Option<PathBuf>,
-}
-
-pub async fn run(args: Args) -> Result<ExitCode, CliError> {
-    let plan_text = if args.plan == Path::new("-") {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
-        s
-    } else {
-        std::fs::read_to_string(&args.plan)
-            .map_err(|e| format!("cannot read the plan {}: {e}", args.plan.display()))?
-    };
-    let plan: Plan =
-        serde_json::from_str(&plan_text).map_err(|e| format!("the plan is not valid: {e}"))?;
-    let job: Job = match &args.job {
-        Some(p) => serde_json::from_str(
-            &std::fs::read_to_string(p)
-                .map_err(|e| format!("cannot read the job {}: {e}", p.display()))?,
-        )
-        .map_err(|e| format!("the job is not valid: {e}"))?,
-        None => local_job(&plan, &args.source)?,
-    };
-    let buildspec_text = match &args.buildspec {
-        Some(p) => std::fs::read_to_string(p)
-            .map_err(|e| format!("cannot read the buildspec {}: {e}", p.display()))?,
-        None => SHIPPED_BUILDSPEC.to_string(),
-    };
-    let buildspec = Buildspec::parse(&buildspec_text)?;
-    let secrets = SecretSource::load(args.secrets_file.as_deref())?;
-    for name in &args.images {
-        if !plan.images.iter().any(|i| &i.name == name) {
-            return Err(format!("the plan has no image {name}").into());
-        }
-    }
-    let work_root = args.work_dir.clone().unwrap_or_else(std::env::temp_dir);
-
-    let mut outcomes: Vec<BuildOutcome> = Vec::new();
-    let mut failed_images: Vec<String> = Vec::new();
-    for (n, image) in plan.images.iter().enumerate() {
-        if !args.images.is_empty() && !args.images.contains(&image.name) {
-            continue;
-        }
-        if let Some(p) = image.parents.iter().find(|p| failed_images.contains(p)) {
-            eprintln!(
-                "slipway build: {} skipped: its parent {p} failed",
-                image.name
-            );
-            failed_images.push(image.name.clone());
-            continue;
-        }
-        let req = BuildRequest {
-            job: job.clone(),
-            image: image.clone(),
-            source: args.source.clone(),
-            buildspec: buildspec.clone(),
-            registry: RegistrySettings {
-                parameter_prefix: args.parameter_prefix.clone(),
-            },
-            secrets: secrets.clone(),
-            work_root: work_root.clone(),
-            keep_work_dir: args.keep_work_dir,
-            build_number: n as u64 + 1,
-        };
-        let outcome = run_build(&req, &|line| println!("{line}")).await;
-        if outcome.status != BuildStatus::Succeeded {
-            failed_images.push(image.name.clone());
-        }
-        eprintln!(
-            "slipway build: {} {} in {} ms{}",
-            outcome.image,
-            outcome.status.as_str(),
-            outcome.duration_ms,
-            outcome
-                .error
-                .as_deref()
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default()
-        );
-        outcomes.push(outcome);
-    }
-    let report = serde_json::json!({ "builds": outcomes });
-    if let Some(path) = &args.result {
-        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
-            .map_err(|e| format!("cannot write the result {}: {e}", path.display()))?;
-    }
-    Ok(if failed_images.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
-}
-
-/// A job for a plan built by hand: the plan's repository, ref and commit.
-fn local_job(plan: &Plan, source: &str) -> Result<Job, CliError> {
-    let id = uuid::Uuid::new_v4().to_string();
-    let job = serde_json::json!({
-        "id": format!("local-{id}"),
-        "trigger": {"kind": "push"},
-        "delivery_id": id,
-        "repository": plan.repository,
-        "clone_url": source,
-        "private": false,
-        "default_branch": "main",
-        "ref": plan.git_ref,
-        "before": "0".repeat(plan.commit.len().max(40)),
-        "after": plan.commit,
-        "commit": plan.commit,
-    });
-    Ok(serde_json::from_value(job)?)
-}
 
 // ---------------------------------------------------------------------------------------------
 // buildspec.yml
@@ -345,6 +200,24 @@ impl Buildspec {
 // ---------------------------------------------------------------------------------------------
 // Secrets
 
+/// Why the secrets file cannot be used. Its values are never part of a message.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsFileError {
+    #[error("cannot read the secrets file {path}: {reason}", path = path.display())]
+    Unreadable { path: PathBuf, reason: String },
+    #[error("secrets file {path} line {line}: expected `parameter-name=value`", path = path.display())]
+    Malformed { path: PathBuf, line: usize },
+}
+
+impl SecretsFileError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unreadable { .. } => "secrets_file_unreadable",
+            Self::Malformed { .. } => "secrets_file_malformed",
+        }
+    }
+}
+
 /// Where `PARAMETER_STORE` values come from on one machine.
 #[derive(Debug, Clone, Default)]
 pub struct SecretSource {
@@ -353,23 +226,24 @@ pub struct SecretSource {
 
 impl SecretSource {
     /// Reads `parameter-name=value` lines (blank lines and `#` comments skipped).
-    pub fn load(path: Option<&Path>) -> Result<Self, CliError> {
+    pub fn load(path: Option<&Path>) -> Result<Self, SecretsFileError> {
         let mut file = BTreeMap::new();
         if let Some(path) = path {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read the secrets file {}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path).map_err(|e| SecretsFileError::Unreadable {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
             for (n, line) in text.lines().enumerate() {
                 let line = line.trim_end_matches('\r');
                 if line.trim().is_empty() || line.trim_start().starts_with('#') {
                     continue;
                 }
-                let (k, v) = line.split_once('=').ok_or_else(|| {
-                    format!(
-                        "secrets file {} line {}: expected `parameter-name=value`",
-                        path.display(),
-                        n + 1
-                    )
-                })?;
+                let (k, v) = line
+                    .split_once('=')
+                    .ok_or_else(|| SecretsFileError::Malformed {
+                        path: path.to_path_buf(),
+                        line: n + 1,
+                    })?;
                 file.insert(k.trim().to_string(), v.to_string());
             }
         }

@@ -1,13 +1,11 @@
 //! `slipway serve`: the whole pipeline in one process — the listener's decision on an HTTP server,
 //! a durable SQLite job queue and build history, builds on the local Docker engine through
-//! `slipway build`'s runner, and notifications.
+//! `slipway build`'s runner (`slipway_runner`), and notifications.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::CliError;
-use crate::build::{Buildspec, SHIPPED_BUILDSPEC, SecretSource};
+use slipway_runner::{Buildspec, SHIPPED_BUILDSPEC, SecretSource};
 
 pub mod config;
 pub mod http;
@@ -17,40 +15,17 @@ pub mod schedule;
 pub mod store;
 pub mod worker;
 
-use config::{EXAMPLE, ServeConfig, StartError};
+pub use config::{EXAMPLE, ServeConfig, StartError};
 
-#[derive(clap::Args)]
-pub struct Args {
-    /// The configuration file (TOML; `--print-config` shows every key). Default: built-in defaults.
-    #[arg(long, env = "SLIPWAY_CONFIG")]
-    config: Option<PathBuf>,
+/// What the command line may set over the configuration file.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The configuration file (TOML). `None`: the built-in defaults.
+    pub config: Option<PathBuf>,
     /// Listen on this address instead of the configuration's.
-    #[arg(long)]
-    listen: Option<std::net::SocketAddr>,
+    pub listen: Option<std::net::SocketAddr>,
     /// Keep the queue, history and logs here instead of the configuration's data directory.
-    #[arg(long, env = "SLIPWAY_DATA_DIR")]
-    data_dir: Option<PathBuf>,
-    /// Print an example configuration with every key at its default, and exit.
-    #[arg(long)]
-    print_config: bool,
-}
-
-pub async fn run(args: Args) -> Result<ExitCode, CliError> {
-    if args.print_config {
-        print!("{EXAMPLE}");
-        return Ok(ExitCode::SUCCESS);
-    }
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .try_init();
-    match start(args).await {
-        Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(e) => Err(format!("{e} [{}]", e.code()).into()),
-    }
+    pub data_dir: Option<PathBuf>,
 }
 
 fn check_data_dir(dir: &Path) -> Result<(), StartError> {
@@ -97,7 +72,9 @@ async fn check_docker() -> Result<(), StartError> {
     Ok(())
 }
 
-async fn start(args: Args) -> Result<(), StartError> {
+/// Runs `slipway serve` until SIGINT or SIGTERM. A start-up problem is returned, saying what to
+/// fix; once listening, problems are logged and the server carries on.
+pub async fn run(args: Options) -> Result<(), StartError> {
     let mut cfg = ServeConfig::load(args.config.as_deref())?;
     if let Some(l) = args.listen {
         cfg.listen = l;
