@@ -1,18 +1,11 @@
-//! `slipway agent --config FILE`: redeploys docker compose services on signed requests.
-//! See docs/agent.md for the API and the security model.
+//! `slipway agent` and `slipway deliver`: the flags; the product is `slipway_agent`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
 
-use slipway_core::deploy::{NonceCache, WINDOW_SECS};
+use slipway_core::deploy::Action;
 
 use crate::CliError;
-
-mod config;
-mod engine;
-mod runner;
-mod server;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -25,44 +18,51 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> Result<ExitCode, CliError> {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .try_init();
-    let config = config::Config::load(&args.config)?;
-    let verifier = config.verifier()?;
-    let hooks = config.dockerhub_hooks()?;
-    let listen = args.listen.unwrap_or(config.listen);
-    let engine = Arc::new(engine::Engine {
-        docker: config.docker.clone(),
-        compose: config.compose.clone(),
-    });
-    let state = Arc::new(server::AgentState {
-        nonces: Mutex::new(NonceCache::new(config.nonce_capacity, WINDOW_SECS)),
-        config,
-        verifier,
-        hooks,
-        engine,
-        deploys: Default::default(),
-    });
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    let addr = listener.local_addr()?;
-    // The first line of stdout says where the agent listens (tests and scripts read it).
-    println!("slipway agent: listening on http://{addr}");
-    tracing::info!(%addr, "agent listening");
-    if !addr.ip().is_loopback() {
-        // Allowed (a container network, say), but the agent is meant to sit behind TLS.
-        tracing::warn!(%addr, "agent listens beyond loopback: put a TLS reverse proxy in front");
-    }
-    axum::serve(listener, server::router(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    crate::init_logs();
+    slipway_agent::run(&args.config, args.listen).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[derive(clap::Args)]
+pub struct DeliverArgs {
+    /// The agent's base URL, for example `https://deploy.example.com` (or with the path prefix
+    /// the reverse proxy strips, such as `https://example.com/agent`).
+    #[arg(long)]
+    url: String,
+    /// The compose service: `name`, or `project/name` when several projects have it.
+    #[arg(long)]
+    service: String,
+    /// `pull` (pull, recreate if the image changed) or `build` (compose build, recreate).
+    #[arg(long, default_value = "pull", value_parser = parse_action)]
+    action: Action,
+    /// Follow the deploy and exit non-zero unless it succeeded (or the image was unchanged).
+    #[arg(long)]
+    wait: bool,
+    /// With --wait: give up after this many seconds.
+    #[arg(long, default_value_t = 900)]
+    timeout: u64,
+    /// The environment variable holding the secret.
+    #[arg(long, default_value = "SLIPWAY_DEPLOY_SECRET")]
+    secret_env: String,
+}
+
+fn parse_action(s: &str) -> Result<Action, String> {
+    s.parse::<Action>().map_err(|e| e.to_string())
+}
+
+pub async fn deliver(args: DeliverArgs) -> Result<ExitCode, CliError> {
+    let ok = slipway_agent::deliver::run(slipway_agent::deliver::Args {
+        url: args.url,
+        service: args.service,
+        action: args.action,
+        wait: args.wait,
+        timeout: args.timeout,
+        secret_env: args.secret_env,
+    })
+    .await?;
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -6,8 +6,6 @@ use clap::{Parser, Subcommand};
 
 mod agent;
 mod build;
-mod deliver;
-pub mod git;
 mod plan;
 mod replay;
 mod serve;
@@ -39,7 +37,19 @@ enum Command {
     /// Redeploy docker compose services on signed requests.
     Agent(agent::Args),
     /// Ask a deploy agent to redeploy a service (for any CI pipeline).
-    Deliver(deliver::Args),
+    Deliver(agent::DeliverArgs),
+}
+
+/// Structured logs on standard error for the long-running commands (`serve`, `agent`):
+/// `RUST_LOG` filters, `info` by default; colours only on a terminal.
+fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .try_init();
 }
 
 #[tokio::main]
@@ -51,7 +61,7 @@ async fn main() -> ExitCode {
         Command::Plan(a) => ("plan", plan::run(a).await),
         Command::Replay(a) => ("replay", replay::run(a).await),
         Command::Agent(a) => ("agent", agent::run(a).await),
-        Command::Deliver(a) => ("deliver", deliver::run(a).await),
+        Command::Deliver(a) => ("deliver", agent::deliver(a).await),
     };
     match result {
         Ok(code) => code,

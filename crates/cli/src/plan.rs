@@ -9,7 +9,7 @@ use slipway_core::plan::{PlanSettings, plan_job};
 use slipway_core::{Job, Trigger};
 
 use crate::CliError;
-use crate::git::GitRepo;
+use slipway_git::GitRepo;
 
 #[derive(clap::Args)]
 pub struct Args {

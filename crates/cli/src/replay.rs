@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use slipway_core::names::{check_ref, check_repository, check_sha, is_zero_sha};
 
 use crate::CliError;
-use crate::git::GitRepo;
+use slipway_git::GitRepo;
 
 #[derive(clap::Args)]
 pub struct Args {

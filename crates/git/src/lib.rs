@@ -1,9 +1,7 @@
 //! The local git adapter: a repository on disk, read by running `git` with argv (never a shell)
 //! and a clean environment, so that neither `GIT_*` variables nor the user's or system's git
-//! configuration change what is read. Implements the planner's [`RepoSource`] port; `slipway
-//! serve` and `slipway build` use its clone/fetch/checkout helpers for their work directories.
-
-#![allow(dead_code)] // clone/fetch/checkout serve `slipway serve` and `slipway build`.
+//! configuration change what is read. Implements the planner's [`RepoSource`] port for `slipway
+//! plan` and `slipway serve`; its clone/fetch/checkout helpers keep serve's mirrors.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

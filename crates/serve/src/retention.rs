@@ -90,7 +90,7 @@ pub async fn run(store: Arc<Store>, data_dir: std::path::PathBuf, retention: Ret
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::serve::store::{self, Finished};
+    use crate::store::{self, Finished};
     use slipway_core::plan::{ChangeSource, Plan, PlannedImage};
     use slipway_core::schedule::{ScheduledRebuild, rebuild_job};
 

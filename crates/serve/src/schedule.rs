@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use super::config::ScheduleConfig;
 use super::store::Store;
-use crate::git::GitRepo;
+use slipway_git::GitRepo;
 
 /// Serve's schedules and what they need to queue jobs.
 pub struct Scheduler {
@@ -201,7 +201,7 @@ mod tests {
         let main_head = git(&repo, &["rev-parse", "HEAD"]);
 
         let store = Arc::new(Store::open(&tmp.path().join("slipway.db")).unwrap());
-        let cfg: super::super::config::ServeConfig = toml::from_str(&format!(
+        let cfg: crate::config::ServeConfig = toml::from_str(&format!(
             r#"
 [[schedule]]
 name = "every-minute"

@@ -12,8 +12,8 @@ use tokio::sync::{Notify, Semaphore};
 
 use super::notify::ServeSinks;
 use super::store::{self, BuildRecord, Store};
-use crate::build::{BuildRequest, BuildStatus, Buildspec, SecretSource, run_build};
-use crate::git::GitRepo;
+use slipway_git::GitRepo;
+use slipway_runner::{BuildRequest, BuildStatus, Buildspec, SecretSource, run_build};
 
 pub struct Worker {
     pub store: Arc<Store>,

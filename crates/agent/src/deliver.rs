@@ -2,39 +2,27 @@
 //! environment variable (never an argument: argv is visible to every user of the machine), and
 //! with `--wait` follows the deploy to its end.
 
-use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use slipway_core::deploy::{self, Action, DeployState};
 
-use crate::CliError;
+use crate::Error;
 
-#[derive(clap::Args)]
+/// One delivery.
 pub struct Args {
     /// The agent's base URL, for example `https://deploy.example.com` (or with the path prefix
     /// the reverse proxy strips, such as `https://example.com/agent`).
-    #[arg(long)]
-    url: String,
+    pub url: String,
     /// The compose service: `name`, or `project/name` when several projects have it.
-    #[arg(long)]
-    service: String,
-    /// `pull` (pull, recreate if the image changed) or `build` (compose build, recreate).
-    #[arg(long, default_value = "pull", value_parser = parse_action)]
-    action: Action,
-    /// Follow the deploy and exit non-zero unless it succeeded (or the image was unchanged).
-    #[arg(long)]
-    wait: bool,
-    /// With --wait: give up after this many seconds.
-    #[arg(long, default_value_t = 900)]
-    timeout: u64,
+    pub service: String,
+    pub action: Action,
+    /// Follow the deploy; the result says whether it succeeded (or the image was unchanged).
+    pub wait: bool,
+    /// With `wait`: give up after this many seconds.
+    pub timeout: u64,
     /// The environment variable holding the secret.
-    #[arg(long, default_value = "SLIPWAY_DEPLOY_SECRET")]
-    secret_env: String,
-}
-
-fn parse_action(s: &str) -> Result<Action, String> {
-    s.parse::<Action>().map_err(|e| e.to_string())
+    pub secret_env: String,
 }
 
 struct Client {
@@ -50,7 +38,7 @@ impl Client {
         method: reqwest::Method,
         route: &str,
         body: Vec<u8>,
-    ) -> Result<(u16, Value), CliError> {
+    ) -> Result<(u16, Value), Error> {
         let mut url = self.base.clone();
         let path = format!("{}{route}", self.base.path().trim_end_matches('/'));
         url.set_path(&path);
@@ -81,7 +69,7 @@ impl Client {
     }
 }
 
-fn refusal(status: u16, body: &Value) -> CliError {
+fn refusal(status: u16, body: &Value) -> Error {
     format!(
         "the agent refused ({status} {}): {}",
         body["error"].as_str().unwrap_or("unknown"),
@@ -90,7 +78,8 @@ fn refusal(status: u16, body: &Value) -> CliError {
     .into()
 }
 
-pub async fn run(args: Args) -> Result<ExitCode, CliError> {
+/// Asks the agent; `Ok(false)` when the followed deploy did not succeed or did not end in time.
+pub async fn run(args: Args) -> Result<bool, Error> {
     deploy::check_service(&args.service).map_err(|e| format!("--service: {e}"))?;
     let secret = std::env::var(&args.secret_env).map_err(|_| {
         format!(
@@ -127,7 +116,7 @@ pub async fn run(args: Args) -> Result<ExitCode, CliError> {
     );
     if !args.wait {
         println!("{answer}");
-        return Ok(ExitCode::SUCCESS);
+        return Ok(true);
     }
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     let mut shown = 0;
@@ -150,14 +139,14 @@ pub async fn run(args: Args) -> Result<ExitCode, CliError> {
         if state.is_terminal() {
             println!("{record}");
             return Ok(if state.is_success() {
-                ExitCode::SUCCESS
+                true
             } else {
                 eprintln!(
                     "slipway deliver: deploy {id} ended {}: {}",
                     record["state"].as_str().unwrap_or("?"),
                     record["message"].as_str().unwrap_or("")
                 );
-                ExitCode::FAILURE
+                false
             });
         }
         if Instant::now() >= deadline {
@@ -165,7 +154,7 @@ pub async fn run(args: Args) -> Result<ExitCode, CliError> {
                 "slipway deliver: deploy {id} still running after {}s",
                 args.timeout
             );
-            return Ok(ExitCode::FAILURE);
+            return Ok(false);
         }
     }
 }

@@ -278,7 +278,7 @@ impl ServeSinks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::serve::store::Finished;
+    use crate::store::Finished;
     use slipway_core::plan::{ChangeSource, Plan, PlannedImage};
     use slipway_core::schedule::{ScheduledRebuild, rebuild_job};
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use slipway_core::deploy::{self, DeploySecret, MIN_SECRET_BYTES, Verifier};
 
-use crate::CliError;
+use crate::Error;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,11 +115,7 @@ pub struct DockerHubHook {
     pub callback_allow: Vec<String>,
 }
 
-fn read_secret(
-    what: &str,
-    file: &Option<PathBuf>,
-    env: &Option<String>,
-) -> Result<String, CliError> {
+fn read_secret(what: &str, file: &Option<PathBuf>, env: &Option<String>) -> Result<String, Error> {
     let value = match (file, env) {
         (Some(path), None) => std::fs::read_to_string(path)
             .map_err(|e| format!("{what}: cannot read {}: {e}", path.display()))?,
@@ -131,7 +127,7 @@ fn read_secret(
 }
 
 impl Config {
-    pub fn load(path: &Path) -> Result<Self, CliError> {
+    pub fn load(path: &Path) -> Result<Self, Error> {
         let raw = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let config: Config =
@@ -150,7 +146,7 @@ impl Config {
         Ok(config)
     }
 
-    pub fn verifier(&self) -> Result<Verifier, CliError> {
+    pub fn verifier(&self) -> Result<Verifier, Error> {
         let mut secrets = Vec::new();
         for s in &self.secrets {
             let value = read_secret(&format!("secret `{}`", s.name), &s.file, &s.env)?;
@@ -165,7 +161,7 @@ impl Config {
         Ok(verifier)
     }
 
-    pub fn dockerhub_hooks(&self) -> Result<Vec<DockerHubHook>, CliError> {
+    pub fn dockerhub_hooks(&self) -> Result<Vec<DockerHubHook>, Error> {
         let mut hooks = Vec::new();
         for h in &self.dockerhub {
             let what = format!("dockerhub hook `{}`", h.name);
