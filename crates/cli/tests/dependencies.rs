@@ -33,7 +33,10 @@ fn slipway_links_no_aws_sdk_and_no_lambda_runtime() {
         .collect();
     // The graph was read: the binary's own direct dependencies are in it.
     for expected in ["slipway-core", "tokio", "reqwest", "rusqlite"] {
-        assert!(crates.contains(&expected), "{expected} missing from:\n{tree}");
+        assert!(
+            crates.contains(&expected),
+            "{expected} missing from:\n{tree}"
+        );
     }
     let forbidden: Vec<&&str> = crates
         .iter()

@@ -8,12 +8,12 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::{Outcome, SecretSource, SendOptions};
 use futures::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use secrecy::ExposeSecret;
 use slipway_core::hook_targets::{self, ExpectedStatus, HookTarget};
 use slipway_core::notify::{self, DeployResult, DeployTarget};
-use crate::{Outcome, SecretSource, SendOptions};
 
 /// Calls deploy targets.
 pub struct DeployHooks<S> {
