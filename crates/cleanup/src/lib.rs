@@ -11,13 +11,13 @@
 
 use std::time::Duration;
 
-use secrecy::SecretString;
 use serde::Deserialize;
 use slipway_aws::cleanup::{CleanupRequest, cleanup};
-use slipway_core::hook_targets::{self, SecretRef};
+use slipway_aws::ssm::SsmSecrets;
+use slipway_core::hook_targets;
 use slipway_core::retention::{Retention, RetentionError};
 use slipway_core::settings::{SettingError, Vars};
-use slipway_hooks::{SecretSource, SendOptions};
+use slipway_hooks::SendOptions;
 
 /// Every environment variable the function reads (checked against the template).
 pub const ENV_VARS: &[&str] = &[
@@ -158,22 +158,6 @@ impl Context {
     }
 }
 
-/// Auth secrets of webhook targets from SSM parameters (decrypted); files are refused here.
-pub struct SsmSecrets<'a>(pub &'a aws_sdk_ssm::Client);
-
-impl SecretSource for SsmSecrets<'_> {
-    async fn read(&self, secret: &SecretRef) -> Result<SecretString, String> {
-        match secret {
-            SecretRef::Parameter(name) => slipway_aws::ssm::get_parameter(self.0, name)
-                .await
-                .map_err(|e| e.to_string()),
-            SecretRef::File(path) => Err(format!(
-                "secret file {path} cannot be read on AWS; use `parameter`"
-            )),
-        }
-    }
-}
-
 /// Runs one task and answers its summary (the invocation's result).
 pub async fn handle(
     ctx: &Context,
@@ -222,8 +206,13 @@ pub async fn handle(
                 backoff_base: ctx.webhook_backoff.0,
                 backoff_max: ctx.webhook_backoff.1,
             };
-            let report =
-                slipway_hooks::send_all(&ctx.http, targets, &SsmSecrets(&ctx.ssm), &opts).await;
+            let report = slipway_hooks::send_all(
+                &ctx.http,
+                targets,
+                &SsmSecrets::new(ctx.ssm.clone()),
+                &opts,
+            )
+            .await;
             tracing::info!(
                 delivered = report.delivered,
                 failed = report.failed,

@@ -18,6 +18,8 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::{Deserialize, Serialize};
 
+use crate::secrets::SecretRef;
+
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_RETRIES: u32 = 2;
@@ -74,13 +76,6 @@ pub struct AuthConfig {
 pub enum AuthScheme {
     Bearer,
     Basic,
-}
-
-/// Where a secret lives. Only its name ever appears in logs and reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretRef {
-    Parameter(String),
-    File(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -356,19 +351,6 @@ fn validate_auth(a: AuthConfig) -> Result<Auth, FieldError> {
     }
 }
 
-/// Whether an answer is worth another attempt: server errors and throttling are; any other
-/// answer is final (a 404 or an unexpected 200 does not change by asking again).
-pub fn retryable_status(status: u16) -> bool {
-    status >= 500 || status == 429 || status == 408
-}
-
-/// The wait before attempt `attempt` (2 = the first retry): `base * 2^(attempt - 2)`, capped at
-/// `max`.
-pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
-    let exp = attempt.saturating_sub(2).min(20);
-    base.saturating_mul(1u32 << exp).min(max)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,17 +439,5 @@ mod tests {
             parse_targets(r#"{"name":"x"}"#).unwrap_err().code(),
             "invalid_targets"
         );
-    }
-
-    #[test]
-    fn retry_policy() {
-        assert!(retryable_status(500) && retryable_status(503) && retryable_status(429));
-        assert!(!retryable_status(404) && !retryable_status(200) && !retryable_status(301));
-        let (b, m) = (Duration::from_millis(100), Duration::from_secs(1));
-        assert_eq!(backoff(2, b, m), Duration::from_millis(100));
-        assert_eq!(backoff(3, b, m), Duration::from_millis(200));
-        assert_eq!(backoff(4, b, m), Duration::from_millis(400));
-        assert_eq!(backoff(9, b, m), m);
-        assert_eq!(backoff(u32::MAX, b, m), m);
     }
 }

@@ -13,7 +13,9 @@ pub mod plan;
 pub mod push;
 pub mod refs;
 pub mod retention;
+pub mod retry;
 pub mod schedule;
+pub mod secrets;
 pub mod settings;
 pub mod webhook;
 

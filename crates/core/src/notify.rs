@@ -804,7 +804,7 @@ pub struct DeployTarget {
     pub url: url::Url,
     pub service: String,
     /// SSM parameter (AWS) or file (`slipway serve`) holding the signing secret.
-    pub secret: crate::hook_targets::SecretRef,
+    pub secret: crate::secrets::SecretRef,
     pub timeout: Duration,
     pub retries: u32,
 }
@@ -880,8 +880,8 @@ pub fn parse_deploy_targets(
         let service = c.service.unwrap_or_else(|| name.clone());
         crate::deploy::check_service(&service).map_err(|Invalid(r)| bad(r))?;
         let secret = match (c.secret_parameter, c.secret_file) {
-            (Some(p), None) => crate::hook_targets::SecretRef::Parameter(p),
-            (None, Some(f)) => crate::hook_targets::SecretRef::File(f),
+            (Some(p), None) => crate::secrets::SecretRef::Parameter(p),
+            (None, Some(f)) => crate::secrets::SecretRef::File(f),
             _ => {
                 return Err(bad(
                     "exactly one of secret_parameter and secret_file is needed",

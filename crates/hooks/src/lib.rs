@@ -4,32 +4,25 @@
 //! misconfigured target never stops the others; each target gets a result.
 //!
 //! Targets come validated from `slipway_core::hook_targets`; secrets (bearer tokens, basic-auth
-//! passwords) are read through the [`SecretSource`] port at send time and never logged.
+//! passwords) are read through core's [`SecretReader`] port at send time and never logged.
 
 pub mod deploy;
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use slipway_core::hook_targets::{
-    self, AuthScheme, HookTarget, SecretRef, TargetError, retryable_status,
-};
-
-/// Reads the secret a target's auth names. AWS reads SSM parameters; `slipway serve` reads files.
-pub trait SecretSource: Sync {
-    fn read(&self, secret: &SecretRef)
-    -> impl Future<Output = Result<SecretString, String>> + Send;
-}
+use slipway_core::hook_targets::{self, AuthScheme, HookTarget, TargetError};
+use slipway_core::retry::{backoff, retryable_status};
+use slipway_core::secrets::{SecretReader, SecretRef};
 
 /// Secrets from files (`slipway serve`): the file's content without its trailing newline.
-/// SSM parameters are refused.
+/// SSM parameters are refused: `slipway serve` holds no AWS credentials.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FileSecrets;
 
-impl SecretSource for FileSecrets {
+impl SecretReader for FileSecrets {
     async fn read(&self, secret: &SecretRef) -> Result<SecretString, String> {
         match secret {
             SecretRef::File(path) => {
@@ -133,7 +126,7 @@ pub fn client() -> Result<reqwest::Client, reqwest::Error> {
 
 /// Sends every target (invalid ones are reported without a request), at most
 /// `opts.concurrency` at a time.
-pub async fn send_all<S: SecretSource>(
+pub async fn send_all<S: SecretReader>(
     client: &reqwest::Client,
     targets: Vec<Result<HookTarget, TargetError>>,
     secrets: &S,
@@ -183,7 +176,7 @@ fn expected_text(e: &hook_targets::ExpectedStatus) -> String {
 
 /// One target: its secret, then attempts until an expected answer, a final answer or the last
 /// retry.
-pub async fn send_one<S: SecretSource>(
+pub async fn send_one<S: SecretReader>(
     client: &reqwest::Client,
     target: &HookTarget,
     secrets: &S,
@@ -217,7 +210,7 @@ pub async fn send_one<S: SecretSource>(
     let max_attempts = target.retries + 1;
     for attempt in 1..=max_attempts {
         if attempt > 1 {
-            let wait = hook_targets::backoff(attempt, opts.backoff_base, opts.backoff_max);
+            let wait = backoff(attempt - 1, opts.backoff_base, opts.backoff_max);
             // Equal jitter: between half and all of the backoff, so that targets failing
             // together do not retry in lockstep; never longer than the backoff itself.
             tokio::time::sleep(wait.mul_f64(0.5 + fastrand::f64() / 2.0)).await;

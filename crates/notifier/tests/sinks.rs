@@ -19,8 +19,8 @@ use slipway_core::listener::Enqueued;
 use slipway_core::notify::{
     self, BuildOutcome, CommitStatus, DeployResult, Notification, NotifyConfig, SinkError, Sinks,
 };
+use slipway_github::GitHub;
 use slipway_notifier::deploy::DeployHooks;
-use slipway_notifier::github::StatusClient;
 
 const SECRET: &str = "a-long-random-deploy-secret-0123456789";
 
@@ -134,7 +134,7 @@ async fn serve() -> (String, Arc<Server>) {
 
 struct Parts {
     deploy: DeployHooks<slipway_hooks::FileSecrets>,
-    github: StatusClient,
+    github: GitHub,
     published: Mutex<Vec<Notification>>,
 }
 
@@ -144,7 +144,7 @@ impl Sinks for Parts {
         Ok(())
     }
     async fn commit_status(&self, s: &CommitStatus) -> Result<(), SinkError> {
-        self.github.set(s).await
+        Ok(self.github.set_status(s).await?)
     }
     async fn deploy(&self, targets: &[String], _o: &BuildOutcome) -> Vec<DeployResult> {
         self.deploy.call_all(targets).await
@@ -193,7 +193,7 @@ async fn deploy_hooks_are_signed_retried_reported_and_never_wait_for_each_other(
     deploy.backoff_max = Duration::from_millis(100);
     let sinks = Parts {
         deploy,
-        github: StatusClient::new(&format!("{base}/api"), "ghp_test".to_string().into()).unwrap(),
+        github: GitHub::new(&format!("{base}/api"), Some("ghp_test".to_string().into())).unwrap(),
         published: Mutex::default(),
     };
     let cfg = NotifyConfig {
@@ -283,7 +283,7 @@ async fn deploy_hooks_are_signed_retried_reported_and_never_wait_for_each_other(
 async fn a_commit_status_github_refuses_is_reported_not_hidden() {
     let (base, _server) = serve().await;
     // No such route on the server: 404 from GitHub's point of view.
-    let github = StatusClient::new(&format!("{base}/elsewhere"), "t".to_string().into()).unwrap();
+    let github = GitHub::new(&format!("{base}/elsewhere"), Some("t".to_string().into())).unwrap();
     let sinks = Parts {
         deploy: DeployHooks::new(BTreeMap::new(), slipway_hooks::FileSecrets).unwrap(),
         github,
