@@ -185,7 +185,7 @@ fn default_namespace(repository: &str) -> String {
         .next()
         .unwrap_or_default()
         .to_lowercase();
-    if slipway_core::plan::names::check_namespace(&owner).is_ok() {
+    if slipway_core::names::check_namespace(&owner).is_ok() {
         owner
     } else {
         "local".into()

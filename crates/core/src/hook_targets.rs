@@ -18,6 +18,7 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::{Deserialize, Serialize};
 
+use crate::names;
 use crate::secrets::SecretRef;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -168,7 +169,7 @@ pub fn parse_targets(json: &str) -> Result<Vec<Result<HookTarget, TargetError>>,
             let label = item
                 .get("name")
                 .and_then(|n| n.as_str())
-                .filter(|n| check_name(n).is_ok())
+                .filter(|n| names::check_name(n).is_ok())
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("#{}", i + 1));
             let config: TargetConfig = serde_json::from_value(item).map_err(|e| TargetError {
@@ -193,19 +194,6 @@ pub fn parse_targets(json: &str) -> Result<Vec<Result<HookTarget, TargetError>>,
         .collect())
 }
 
-fn check_name(name: &str) -> Result<(), &'static str> {
-    if name.is_empty() || name.len() > 64 {
-        return Err("must be 1 to 64 characters");
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-    {
-        return Err("may hold only ASCII letters, digits, `.`, `_` and `-`");
-    }
-    Ok(())
-}
-
 /// Headers slipway sets itself or that auth owns.
 const RESERVED_HEADERS: &[&str] = &[
     "authorization",
@@ -220,7 +208,7 @@ type FieldError = (&'static str, String);
 impl TargetConfig {
     pub fn validate(self) -> Result<HookTarget, FieldError> {
         let bad = |field: &'static str, reason: &str| (field, reason.to_string());
-        check_name(&self.name).map_err(|r| bad("name", r))?;
+        names::check_name(&self.name).map_err(|r| bad("name", r.0))?;
         let url = url::Url::parse(&self.url).map_err(|_| bad("url", "must be an absolute URL"))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(bad("url", "must be an http:// or https:// URL with a host"));

@@ -868,7 +868,7 @@ pub fn parse_deploy_targets(
             target: shorten(&name, 64),
             reason: reason.to_string(),
         };
-        build_env::check_word(&name).map_err(|Invalid(r)| bad(r))?;
+        crate::names::check_name(&name).map_err(|Invalid(r)| bad(r))?;
         let url = url::Url::parse(&c.url).map_err(|_| bad("url is not a URL"))?;
         let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
         if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
@@ -878,7 +878,7 @@ pub fn parse_deploy_targets(
             return Err(bad("url must not carry credentials"));
         }
         let service = c.service.unwrap_or_else(|| name.clone());
-        crate::deploy::check_service(&service).map_err(|Invalid(r)| bad(r))?;
+        crate::names::check_service(&service).map_err(|Invalid(r)| bad(r))?;
         let secret = match (c.secret_parameter, c.secret_file) {
             (Some(p), None) => crate::secrets::SecretRef::Parameter(p),
             (None, Some(f)) => crate::secrets::SecretRef::File(f),
@@ -992,7 +992,7 @@ mod tests {
             a,
             child_job_id("arn:aws:codebuild:x:1:build/p:v", "acme/web-debug")
         );
-        build_env::check_job_id(&a).unwrap();
+        crate::names::check_job_id(&a).unwrap();
         let o = outcome("acme/web", "main", BuildStatus::Succeeded);
         let j = child_job(&o, "acme/web-debug");
         crate::names::check_delivery_id(&j.delivery_id).unwrap();

@@ -304,7 +304,7 @@ impl ServeConfig {
         if self.concurrency == 0 {
             return Err("`concurrency` must be at least 1".into());
         }
-        slipway_core::plan::names::check_namespace(&self.namespace)
+        slipway_core::names::check_namespace(&self.namespace)
             .map_err(|e| format!("`namespace` = {:?}: {e}", self.namespace))?;
         RefRules::parse(&self.branches, &self.tags).map_err(|e| e.to_string())?;
         RepoFilter::parse(&self.repositories).map_err(|e| e.to_string())?;
