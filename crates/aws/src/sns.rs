@@ -1,6 +1,6 @@
 //! Publishing to an SNS topic: a message with a subject (email) and string message attributes
 //! (subscription filter policies). The one SNS adapter: the notifier publishes a build's
-//! notification in its three forms ([`publish_notification`]), the cleanup Lambda its summaries.
+//! notification in its three forms ([`publish_notification`]), the tasks Lambda its summaries.
 
 use aws_sdk_sns::error::DisplayErrorContext;
 use aws_sdk_sns::types::MessageAttributeValue;

@@ -26,7 +26,7 @@ pub struct Args {
     #[arg(long = "ref", required_unless_present = "job")]
     git_ref: Option<String>,
     /// Where images go: `acme`, `ghcr.io/acme`. Default: the repository's owner.
-    #[arg(long, env = "SLIPWAY_NAMESPACE")]
+    #[arg(long, env = "SLIPWAY_IMAGE_NAMESPACE")]
     namespace: Option<String>,
     /// The default branch. Default: origin/HEAD, else `main` or `master`.
     #[arg(long)]

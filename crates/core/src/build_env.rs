@@ -65,7 +65,7 @@ pub const SLIPWAY_REGISTRY_USER: &str = "SLIPWAY_REGISTRY_USER";
 pub const SLIPWAY_REGISTRY_PASSWORD: &str = "SLIPWAY_REGISTRY_PASSWORD";
 /// Images of this repository to build when this one succeeds, separated by single spaces.
 pub const SLIPWAY_CHILDREN: &str = "SLIPWAY_CHILDREN";
-/// Deploy targets (names of deploy hooks) to call when this one succeeds, separated by spaces.
+/// Deploy targets (the deploy calls to make) when this one succeeds, separated by spaces.
 pub const SLIPWAY_DEPLOY: &str = "SLIPWAY_DEPLOY";
 /// Exported by the buildspec: the digest (`sha256:...`) of the pushed manifest.
 pub const SLIPWAY_DIGEST: &str = "SLIPWAY_DIGEST";

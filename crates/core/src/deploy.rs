@@ -1,6 +1,6 @@
 //! The deploy agent's rules, pure: request signing and verification, the replay (nonce) cache,
 //! the per-secret service allow-list, the request and answer model and its stable error codes.
-//! `slipway agent` (the server), `slipway deliver` (its client) and the notifier's deploy hooks
+//! `slipway agent` (the server), `slipway deliver` (its client) and the notifier's deploy calls
 //! all sign and verify through this module, so the three can never disagree on the scheme.
 //!
 //! # The slipway scheme (`v1`)

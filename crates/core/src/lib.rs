@@ -3,8 +3,8 @@
 //! code through the small traits defined next to the logic that needs them.
 
 pub mod build_env;
+pub mod calls;
 pub mod deploy;
-pub mod hook_targets;
 pub mod job;
 pub mod listener;
 pub mod names;

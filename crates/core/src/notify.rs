@@ -693,8 +693,8 @@ impl From<QueueError> for SinkError {
     }
 }
 
-/// Where results go. The Lambda implements these with SNS, GitHub, signed deploy hooks and the
-/// jobs queue; `slipway serve` with stdout, webhooks, deploy agents and its own queue.
+/// Where results go. The Lambda implements these with SNS, GitHub, signed deploy calls and the
+/// jobs queue; `slipway serve` with stdout, notification calls, deploy calls and its own queue.
 pub trait Sinks: Sync {
     /// Delivers the notification (every form the sink carries).
     fn publish(&self, n: &Notification) -> impl Future<Output = Result<(), SinkError>> + Send;
@@ -712,7 +712,7 @@ pub trait Sinks: Sync {
     fn enqueue(&self, job: &Job) -> impl Future<Output = Result<Enqueued, SinkError>> + Send;
 }
 
-/// Handles one build result: children, commit status, deploy hooks, then the notification
+/// Handles one build result: children, commit status, deploy calls, then the notification
 /// that reports all of them. Returns what happened; every decision is also one log line.
 pub async fn notify<S: Sinks>(o: &BuildOutcome, cfg: &NotifyConfig, sinks: &S) -> Report {
     let mut report = Report {
@@ -776,7 +776,7 @@ pub async fn notify<S: Sinks>(o: &BuildOutcome, cfg: &NotifyConfig, sinks: &S) -
     if o.status == BuildStatus::Succeeded && !i.deploy.is_empty() {
         report.deploys = sinks.deploy(&i.deploy, o).await;
         for d in &report.deploys {
-            tracing::info!(build_id = %o.build_id, image = %i.image, target = %d.target, outcome = %d.outcome, attempts = d.attempts, status = ?d.status, error_code = ?d.error_code, "deploy hook");
+            tracing::info!(build_id = %o.build_id, image = %i.image, target = %d.target, outcome = %d.outcome, attempts = d.attempts, status = ?d.status, error_code = ?d.error_code, "deploy call");
         }
     }
 

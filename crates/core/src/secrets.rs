@@ -1,6 +1,6 @@
 //! Secrets that configuration names by reference (a call's bearer token or password, a deploy
 //! target's signing secret), and the port that reads them: SSM Parameter Store on AWS
-//! (`slipway_aws::ssm::SsmSecrets`), files under `slipway serve` (`slipway_hooks::FileSecrets`).
+//! (`slipway_aws::ssm::SsmSecrets`), files under `slipway serve` (`slipway_calls::FileSecrets`).
 //! Only the reference ever appears in logs, reports and errors.
 
 use std::future::Future;

@@ -6,13 +6,13 @@
 //!   (`text`, `json`, `chatbot`), each also carrying `status`, `repository` and `image` (see
 //!   `docs/notifications.md`; `slipway_aws::sns::publish_notification`);
 //! - GitHub commit statuses through `slipway_github::GitHub`, token from SSM;
-//! - [`deploy::DeployHooks`]: signed deploy-hook calls, retried with backoff;
+//! - deploy calls (`slipway_calls::deploy::DeployCalls`): signed, retried with backoff;
 //! - children's jobs on the jobs queue (`SqsJobQueue`, FIFO deduplication by job id).
 //!
 //! A malformed event, or one from a build slipway did not start, is logged and acknowledged: the
 //! function answers Ok (EventBridge would only retry the same bytes) and publishes nothing.
 
-pub use slipway_hooks::deploy;
+use slipway_calls::deploy;
 
 use std::collections::BTreeMap;
 
@@ -51,15 +51,15 @@ pub const ENV_DEPLOY_TARGETS: &str = "SLIPWAY_DEPLOY_TARGETS";
 
 /// Why the function cannot start.
 #[derive(Debug, thiserror::Error)]
-pub enum StartError {
+pub enum StartupError {
     #[error(transparent)]
     Setting(#[from] SettingError),
 }
 
-impl StartError {
+impl StartupError {
     pub fn code(&self) -> &'static str {
         match self {
-            StartError::Setting(e) => e.code(),
+            StartupError::Setting(e) => e.code(),
         }
     }
 }
@@ -76,7 +76,7 @@ pub struct Settings {
 
 impl Settings {
     /// Reads settings through `var` (the process environment in `run`, a map in tests).
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, StartError> {
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, StartupError> {
         let vars = Vars::new(var);
         let topic_arn = vars.required(ENV_TOPIC_ARN)?;
         let queue_url = vars.required(ENV_QUEUE_URL)?;
@@ -104,7 +104,7 @@ impl Settings {
     }
 }
 
-/// The Lambda's sinks: SNS, GitHub, deploy hooks, the jobs queue.
+/// The Lambda's sinks: SNS, GitHub, deploy calls, the jobs queue.
 pub struct AwsSinks<S: SecretReader> {
     pub sns: aws_sdk_sns::Client,
     pub topic_arn: String,
@@ -112,7 +112,7 @@ pub struct AwsSinks<S: SecretReader> {
     /// `Err`: why statuses cannot be set (the token could not be read); each status then fails
     /// with that reason instead of being silently dropped.
     pub github: Result<slipway_github::GitHub, String>,
-    pub deploy: deploy::DeployHooks<S>,
+    pub deploy: deploy::DeployCalls<S>,
 }
 
 impl<S: SecretReader + Send + Sync> Sinks for AwsSinks<S> {
@@ -187,7 +187,7 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
         topic_arn: settings.topic_arn.clone(),
         queue: SqsJobQueue::new(aws_sdk_sqs::Client::new(&aws), settings.queue_url.clone()),
         github,
-        deploy: deploy::DeployHooks::new(settings.deploy_targets.clone(), SsmSecrets::new(ssm))
+        deploy: deploy::DeployCalls::new(settings.deploy_targets.clone(), SsmSecrets::new(ssm))
             .map_err(|e| -> lambda_runtime::Error { e.into() })?,
     };
     let cfg = settings.notify.clone();

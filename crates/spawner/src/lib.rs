@@ -22,7 +22,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use slipway_aws::codebuild::{CodeBuildStarter, StartError, StartRequest, StartedBuild};
+use slipway_aws::codebuild::{BuildStartError, CodeBuildStarter, StartRequest, StartedBuild};
 use slipway_aws::sqs::{ATTEMPT_ATTRIBUTE, SqsJobQueue};
 use slipway_core::Job;
 use slipway_core::build_env::{self, RegistrySettings};
@@ -73,11 +73,14 @@ pub trait Planner: Send + Sync {
 
 /// CodeBuild as the spawner needs it.
 pub trait Builds: Send + Sync {
-    fn start(&self, req: &StartRequest) -> impl Future<Output = Result<StartedBuild, StartError>>;
+    fn start(
+        &self,
+        req: &StartRequest,
+    ) -> impl Future<Output = Result<StartedBuild, BuildStartError>>;
 }
 
 impl Builds for CodeBuildStarter {
-    async fn start(&self, req: &StartRequest) -> Result<StartedBuild, StartError> {
+    async fn start(&self, req: &StartRequest) -> Result<StartedBuild, BuildStartError> {
         self.start_build(req).await
     }
 }
@@ -280,12 +283,12 @@ impl<P: Planner, B: Builds, Q: Requeue> Spawner<P, B, Q> {
         &self,
         job: &Job,
         image: &PlannedImage,
-    ) -> Result<StartedBuild, StartError> {
+    ) -> Result<StartedBuild, BuildStartError> {
         let req = match start_request(&self.settings, job, image) {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(job_id = %job.id, image = %image.name, code = e.code(), error = %e, "image not built");
-                return Err(StartError::Rejected {
+                return Err(BuildStartError::Rejected {
                     code: e.code().into(),
                     message: e.to_string(),
                 });

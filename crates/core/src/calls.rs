@@ -1,5 +1,6 @@
-//! Webhook targets: the configuration of the HTTP calls slipway makes on a schedule (scheduled
-//! webhooks) and, later, to webhook sinks. Parsing and validation only; `slipway-hooks` sends.
+//! Call targets: the configuration of slipway's calls, the HTTP requests it makes on a schedule
+//! (scheduled calls) and with each notification (`slipway serve`'s notification calls). Parsing
+//! and validation only; `slipway-calls` sends.
 //!
 //! The configuration is a JSON array (an SSM parameter on AWS, a file for `slipway serve`):
 //!
@@ -105,7 +106,7 @@ impl ExpectedStatus {
 
 /// A validated target.
 #[derive(Debug, Clone)]
-pub struct HookTarget {
+pub struct CallTarget {
     pub name: String,
     pub url: url::Url,
     pub method: Method,
@@ -122,7 +123,7 @@ pub struct HookTarget {
 /// A target that cannot be sent. Names the target (or its position when it has no usable name)
 /// and the field; never repeats a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
-#[error("webhook target {target}: {field}: {reason}")]
+#[error("call target {target}: {field}: {reason}")]
 pub struct TargetError {
     pub target: String,
     pub field: &'static str,
@@ -138,9 +139,9 @@ impl TargetError {
 /// The configuration as a whole is unusable (not a JSON array, too many targets).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TargetsError {
-    #[error("webhook targets must be a JSON array of objects: {0}")]
+    #[error("call targets must be a JSON array of objects: {0}")]
     NotAnArray(String),
-    #[error("at most {MAX_TARGETS} webhook targets are allowed")]
+    #[error("at most {MAX_TARGETS} call targets are allowed")]
     TooMany,
 }
 
@@ -154,7 +155,7 @@ impl TargetsError {
 }
 
 /// Parses every target on its own, in order. Duplicate names: the later target is refused.
-pub fn parse_targets(json: &str) -> Result<Vec<Result<HookTarget, TargetError>>, TargetsError> {
+pub fn parse_targets(json: &str) -> Result<Vec<Result<CallTarget, TargetError>>, TargetsError> {
     let items: Vec<serde_json::Value> =
         serde_json::from_str(json).map_err(|e| TargetsError::NotAnArray(e.to_string()))?;
     if items.len() > MAX_TARGETS {
@@ -206,7 +207,7 @@ const RESERVED_HEADERS: &[&str] = &[
 type FieldError = (&'static str, String);
 
 impl TargetConfig {
-    pub fn validate(self) -> Result<HookTarget, FieldError> {
+    pub fn validate(self) -> Result<CallTarget, FieldError> {
         let bad = |field: &'static str, reason: &str| (field, reason.to_string());
         names::check_name(&self.name).map_err(|r| bad("name", r.0))?;
         let url = url::Url::parse(&self.url).map_err(|_| bad("url", "must be an absolute URL"))?;
@@ -282,7 +283,7 @@ impl TargetConfig {
             Some(r) if r <= MAX_RETRIES => r,
             Some(_) => return Err(bad("retries", "must be from 0 to 10")),
         };
-        Ok(HookTarget {
+        Ok(CallTarget {
             name: self.name,
             url,
             method,

@@ -1,9 +1,10 @@
-//! slipway's outgoing HTTP calls to configured targets: scheduled webhooks, deploy hooks ([`deploy`]) and
-//! `slipway serve`'s webhook sinks. Every target gets its own timeout, expected status and
+//! slipway's calls: the HTTP requests it makes to configured targets — scheduled calls (the
+//! tasks Lambda), deploy calls to deploy agents ([`deploy`]) and `slipway serve`'s notification
+//! calls (`[[webhook]]`). Every target gets its own timeout, expected status and
 //! retries with exponential backoff; targets are sent concurrently up to a bound; a failing or
 //! misconfigured target never stops the others; each target gets a result.
 //!
-//! Targets come validated from `slipway_core::hook_targets`; secrets (bearer tokens, basic-auth
+//! Targets come validated from `slipway_core::calls`; secrets (bearer tokens, basic-auth
 //! passwords) are read through core's [`SecretReader`] port at send time and never logged.
 
 pub mod deploy;
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use slipway_core::hook_targets::{self, AuthScheme, HookTarget, TargetError};
+use slipway_core::calls::{self, AuthScheme, CallTarget, TargetError};
 use slipway_core::retry::{backoff, retryable_status};
 use slipway_core::secrets::{SecretReader, SecretRef};
 
@@ -78,7 +79,7 @@ pub enum Outcome {
 
 /// What happened to one target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TargetResult {
+pub struct CallResult {
     pub name: String,
     pub outcome: Outcome,
     /// Requests sent (0 when not attempted).
@@ -97,19 +98,19 @@ pub struct TargetResult {
 
 /// Results of a batch, in the configuration's order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Report {
+pub struct CallReport {
     pub delivered: usize,
     pub failed: usize,
     pub invalid: usize,
-    pub results: Vec<TargetResult>,
+    pub results: Vec<CallResult>,
 }
 
-impl Report {
+impl CallReport {
     pub fn all_delivered(&self) -> bool {
         self.results.iter().all(|r| r.outcome == Outcome::Delivered)
     }
 
-    pub fn get(&self, name: &str) -> Option<&TargetResult> {
+    pub fn get(&self, name: &str) -> Option<&CallResult> {
         self.results.iter().find(|r| r.name == name)
     }
 }
@@ -128,17 +129,17 @@ pub fn client() -> Result<reqwest::Client, reqwest::Error> {
 /// `opts.concurrency` at a time.
 pub async fn send_all<S: SecretReader>(
     client: &reqwest::Client,
-    targets: Vec<Result<HookTarget, TargetError>>,
+    targets: Vec<Result<CallTarget, TargetError>>,
     secrets: &S,
     opts: &SendOptions,
-) -> Report {
-    let results: Vec<TargetResult> = futures::stream::iter(targets)
+) -> CallReport {
+    let results: Vec<CallResult> = futures::stream::iter(targets)
         .map(|t| async move {
             match t {
                 Ok(target) => send_one(client, &target, secrets, opts).await,
                 Err(e) => {
-                    tracing::error!(target = %e.target, field = e.field, reason = %e.reason, "webhook target is invalid; not sent");
-                    TargetResult {
+                    tracing::error!(target = %e.target, field = e.field, reason = %e.reason, "call target is invalid; not sent");
+                    CallResult {
                         name: e.target.clone(),
                         outcome: Outcome::Invalid,
                         attempts: 0,
@@ -155,7 +156,7 @@ pub async fn send_all<S: SecretReader>(
         .collect()
         .await;
     let count = |o: Outcome| results.iter().filter(|r| r.outcome == o).count();
-    Report {
+    CallReport {
         delivered: count(Outcome::Delivered),
         failed: count(Outcome::Failed) + count(Outcome::SecretUnavailable),
         invalid: count(Outcome::Invalid),
@@ -163,10 +164,10 @@ pub async fn send_all<S: SecretReader>(
     }
 }
 
-fn expected_text(e: &hook_targets::ExpectedStatus) -> String {
+fn expected_text(e: &calls::ExpectedStatus) -> String {
     match e {
-        hook_targets::ExpectedStatus::Success => "2xx".into(),
-        hook_targets::ExpectedStatus::Exactly(codes) => codes
+        calls::ExpectedStatus::Success => "2xx".into(),
+        calls::ExpectedStatus::Exactly(codes) => codes
             .iter()
             .map(u16::to_string)
             .collect::<Vec<_>>()
@@ -178,13 +179,13 @@ fn expected_text(e: &hook_targets::ExpectedStatus) -> String {
 /// retry.
 pub async fn send_one<S: SecretReader>(
     client: &reqwest::Client,
-    target: &HookTarget,
+    target: &CallTarget,
     secrets: &S,
     opts: &SendOptions,
-) -> TargetResult {
+) -> CallResult {
     let started = Instant::now();
     let host = target.url.host_str().unwrap_or_default().to_string();
-    let mut result = TargetResult {
+    let mut result = CallResult {
         name: target.name.clone(),
         outcome: Outcome::Failed,
         attempts: 0,
@@ -202,7 +203,7 @@ pub async fn send_one<S: SecretReader>(
                 result.error_code = Some("secret_unavailable");
                 result.error = Some(reason);
                 result.duration_ms = started.elapsed().as_millis() as u64;
-                tracing::error!(target = %target.name, %host, error = ?result.error, "webhook secret unavailable; not sent");
+                tracing::error!(target = %target.name, %host, error = ?result.error, "call secret unavailable; not sent");
                 return result;
             }
         },
@@ -264,16 +265,16 @@ pub async fn send_one<S: SecretReader>(
                 true
             }
         };
-        tracing::debug!(target = %target.name, attempt, status = ?result.status, error = ?result.error_code, "webhook attempt");
+        tracing::debug!(target = %target.name, attempt, status = ?result.status, error = ?result.error_code, "call attempt");
         if !retry {
             break;
         }
     }
     result.duration_ms = started.elapsed().as_millis() as u64;
     if result.outcome == Outcome::Delivered {
-        tracing::info!(target = %target.name, %host, attempts = result.attempts, status = ?result.status, duration_ms = result.duration_ms, "webhook delivered");
+        tracing::info!(target = %target.name, %host, attempts = result.attempts, status = ?result.status, duration_ms = result.duration_ms, "call delivered");
     } else {
-        tracing::warn!(target = %target.name, %host, attempts = result.attempts, status = ?result.status, error_code = ?result.error_code, error = ?result.error, duration_ms = result.duration_ms, "webhook failed");
+        tracing::warn!(target = %target.name, %host, attempts = result.attempts, status = ?result.status, error_code = ?result.error_code, error = ?result.error, duration_ms = result.duration_ms, "call failed");
     }
     result
 }

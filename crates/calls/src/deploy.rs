@@ -1,7 +1,7 @@
-//! Deploy hooks: for a successful build, one signed `POST` per configured target (the deploy
+//! Deploy calls: for a successful build, one signed `POST` per configured target (the deploy
 //! agent's `/deploys`, body `{"service": ..., "action": "pull"}`), signed with the `v1` scheme of
 //! `slipway_core::deploy` — re-signed with a fresh nonce and timestamp for every attempt, since
-//! the agent refuses a nonce it has seen. Sent through `slipway-hooks` (timeouts, error codes),
+//! the agent refuses a nonce it has seen. Sent through `slipway-calls` (timeouts, error codes),
 //! retried with backoff on timeouts, connection errors, 5xx, 408 and 429; targets run
 //! concurrently, so a slow one never holds up the others.
 
@@ -12,13 +12,13 @@ use crate::{Outcome, SendOptions};
 use futures::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use secrecy::ExposeSecret;
-use slipway_core::hook_targets::{ExpectedStatus, HookTarget};
+use slipway_core::calls::{CallTarget, ExpectedStatus};
 use slipway_core::notify::{self, DeployResult, DeployTarget};
 use slipway_core::retry::{backoff, retryable_status};
 use slipway_core::secrets::SecretReader;
 
 /// Calls deploy targets.
-pub struct DeployHooks<S> {
+pub struct DeployCalls<S> {
     pub client: reqwest::Client,
     pub targets: BTreeMap<String, DeployTarget>,
     pub secrets: S,
@@ -28,7 +28,7 @@ pub struct DeployHooks<S> {
     pub backoff_max: Duration,
 }
 
-impl<S: SecretReader> DeployHooks<S> {
+impl<S: SecretReader> DeployCalls<S> {
     pub fn new(targets: BTreeMap<String, DeployTarget>, secrets: S) -> Result<Self, String> {
         Ok(Self {
             client: crate::client().map_err(|e| e.to_string())?,
@@ -102,7 +102,7 @@ impl<S: SecretReader> DeployHooks<S> {
                     HeaderValue::from_str(&v).expect("signature headers are ASCII"),
                 );
             }
-            let target = HookTarget {
+            let target = CallTarget {
                 name: t.name.clone(),
                 url: t.url.clone(),
                 method: Method::POST,
