@@ -17,11 +17,11 @@ IMAGE_NAMESPACE ?=
 PARAMS ?=
 # Name of the SSM parameter holding the webhook secret (the template's WebhookSecretParameter).
 WEBHOOK_SECRET_PARAM ?= /slipway/webhook-secret
-# `make logs FUNCTION=listener` (listener, spawner, notifier, cleanup, build, api).
+# `make logs FUNCTION=listener` (listener, spawner, notifier, tasks, build, api).
 FUNCTION ?=
 SINCE ?= 1h
 
-FUNCTIONS := listener spawner notifier cleanup
+FUNCTIONS := listener spawner notifier tasks
 TEMPLATE := cloudformation/slipway.yml
 # The template's Code paths point here (relative to the template: ../target/lambda/...).
 LAMBDA_DIR := target/lambda
@@ -63,7 +63,7 @@ help: ## List the targets
 	@echo "  IMAGE_NAMESPACE  registry/namespace images are pushed to, e.g. docker.io/acme (first deploy)"
 	@echo "  PARAMS           more template parameters as Key=Value words, e.g. 'NotificationEmail=me@example.com'"
 	@echo "  WEBHOOK_SECRET_PARAM  SSM name of the webhook secret (default /slipway/webhook-secret)"
-	@echo "  FUNCTION, SINCE  for logs: listener|spawner|notifier|cleanup|build|api, e.g. SINCE=10m"
+	@echo "  FUNCTION, SINCE  for logs: listener|spawner|notifier|tasks|build|api, e.g. SINCE=10m"
 	@echo "  AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_REGION: the AWS account and region"
 
 build: ## Build the four Lambda zips (arm64) into target/lambda/<binary>/bootstrap.zip [PROFILE=release]

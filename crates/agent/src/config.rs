@@ -136,7 +136,8 @@ impl Config {
             return Err("`docker` and `compose` must name a program".into());
         }
         for s in &config.services {
-            deploy::check_service(&s.name).map_err(|e| format!("service `{}`: {e}", s.name))?;
+            slipway_core::names::check_service(&s.name)
+                .map_err(|e| format!("service `{}`: {e}", s.name))?;
         }
         if !config.path_prefix.is_empty()
             && (!config.path_prefix.starts_with('/') || config.path_prefix.ends_with('/'))
@@ -181,7 +182,7 @@ impl Config {
                 return Err(format!("{what}: list the services it redeploys").into());
             }
             for s in &h.services {
-                deploy::check_service(s).map_err(|e| format!("{what}: {e}"))?;
+                slipway_core::names::check_service(s).map_err(|e| format!("{what}: {e}"))?;
             }
             for origin in &h.callback_allow {
                 url_origin_ok(origin)

@@ -80,7 +80,7 @@ fn refusal(status: u16, body: &Value) -> Error {
 
 /// Asks the agent; `Ok(false)` when the followed deploy did not succeed or did not end in time.
 pub async fn run(args: Args) -> Result<bool, Error> {
-    deploy::check_service(&args.service).map_err(|e| format!("--service: {e}"))?;
+    slipway_core::names::check_service(&args.service).map_err(|e| format!("--service: {e}"))?;
     let secret = std::env::var(&args.secret_env).map_err(|_| {
         format!(
             "set the deploy secret in the environment variable {}",

@@ -2,7 +2,7 @@
 //! notifier need carried as overrides (see `slipway_core::build_env`).
 
 use aws_sdk_codebuild::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_codebuild::operation::start_build::StartBuildError;
+use aws_sdk_codebuild::operation::start_build::StartBuildError as SdkStartBuildError;
 use aws_sdk_codebuild::types::{
     BuildStatusConfig, EnvironmentVariable, EnvironmentVariableType, SourceType,
 };
@@ -26,7 +26,7 @@ pub struct StartRequest {
 
 /// Why a build did not start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StartError {
+pub enum BuildStartError {
     /// Throttled or over the account's concurrent-build limit: retry later.
     #[error("CodeBuild throttled StartBuild ({code})")]
     Throttled { code: String },
@@ -38,17 +38,17 @@ pub enum StartError {
     Rejected { code: String, message: String },
 }
 
-impl StartError {
+impl BuildStartError {
     pub fn code(&self) -> &'static str {
         match self {
-            StartError::Throttled { .. } => "codebuild_throttled",
-            StartError::Transient(_) => "codebuild_unavailable",
-            StartError::Rejected { .. } => "codebuild_rejected",
+            BuildStartError::Throttled { .. } => "codebuild_throttled",
+            BuildStartError::Transient(_) => "codebuild_unavailable",
+            BuildStartError::Rejected { .. } => "codebuild_rejected",
         }
     }
 
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, StartError::Rejected { .. })
+        !matches!(self, BuildStartError::Rejected { .. })
     }
 }
 
@@ -70,7 +70,7 @@ impl CodeBuildStarter {
         Self { client }
     }
 
-    pub async fn start_build(&self, req: &StartRequest) -> Result<StartedBuild, StartError> {
+    pub async fn start_build(&self, req: &StartRequest) -> Result<StartedBuild, BuildStartError> {
         let env: Vec<EnvironmentVariable> = req
             .env
             .iter()
@@ -105,7 +105,7 @@ impl CodeBuildStarter {
             .send()
             .await
             .map_err(classify)?;
-        let build = out.build_value.ok_or_else(|| StartError::Rejected {
+        let build = out.build_value.ok_or_else(|| BuildStartError::Rejected {
             code: "no_build".into(),
             message: "StartBuild answered without a build".into(),
         })?;
@@ -117,8 +117,8 @@ impl CodeBuildStarter {
 }
 
 fn classify(
-    e: SdkError<StartBuildError, aws_sdk_codebuild::config::http::HttpResponse>,
-) -> StartError {
+    e: SdkError<SdkStartBuildError, aws_sdk_codebuild::config::http::HttpResponse>,
+) -> BuildStartError {
     let code = e.code().unwrap_or_default().to_string();
     if matches!(
         code.as_str(),
@@ -128,16 +128,16 @@ fn classify(
             | "RequestLimitExceeded"
             | "AccountLimitExceededException"
     ) {
-        return StartError::Throttled { code };
+        return BuildStartError::Throttled { code };
     }
     match &e {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            StartError::Transient(DisplayErrorContext(&e).to_string())
+            BuildStartError::Transient(DisplayErrorContext(&e).to_string())
         }
         SdkError::ServiceError(s) if s.raw().status().is_server_error() => {
-            StartError::Transient(DisplayErrorContext(&e).to_string())
+            BuildStartError::Transient(DisplayErrorContext(&e).to_string())
         }
-        _ => StartError::Rejected {
+        _ => BuildStartError::Rejected {
             code: if code.is_empty() {
                 "unknown".into()
             } else {

@@ -1,11 +1,17 @@
-//! Publishing to an SNS topic: one message with a subject (email) and string message attributes
-//! (subscription filter policies). Shared by the cleanup Lambda and the notifier.
+//! Publishing to an SNS topic: a message with a subject (email) and string message attributes
+//! (subscription filter policies). The one SNS adapter: the notifier publishes a build's
+//! notification in its three forms ([`publish_notification`]), the tasks Lambda its summaries.
 
 use aws_sdk_sns::error::DisplayErrorContext;
 use aws_sdk_sns::types::MessageAttributeValue;
+use slipway_core::notify::{MAX_SUBJECT_CHARS, Notification};
 
-/// SNS's limit for a subject.
-pub const MAX_SUBJECT: usize = 100;
+/// The `format` message attribute of each form of a notification, for subscription filter
+/// policies.
+pub const FORMAT_ATTRIBUTE: &str = "format";
+pub const FORMAT_TEXT: &str = "text";
+pub const FORMAT_JSON: &str = "json";
+pub const FORMAT_CHATBOT: &str = "chatbot";
 
 #[derive(Debug, thiserror::Error)]
 #[error("publishing to SNS topic {topic} failed: {reason}")]
@@ -20,24 +26,20 @@ impl PublishError {
     }
 }
 
-/// A subject SNS accepts: printable ASCII on one line, at most 100 characters (SNS refuses the
-/// whole message otherwise).
+/// A subject SNS accepts: "UTF-8 text with no line breaks or control characters, and less than
+/// 100 characters long" (SNS refuses the whole message otherwise). Control characters become
+/// spaces; a longer subject is cut and ends with `…`.
 pub fn subject_for_sns(subject: &str) -> String {
-    let mut s: String = subject
+    let clean: String = subject
         .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '?'
-            }
-        })
+        .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    if s.len() > MAX_SUBJECT {
-        s.truncate(MAX_SUBJECT - 3);
-        s.push_str("...");
+    if clean.chars().count() <= MAX_SUBJECT_CHARS {
+        return clean;
     }
-    s
+    let mut cut: String = clean.chars().take(MAX_SUBJECT_CHARS - 1).collect();
+    cut.push('…');
+    cut
 }
 
 /// Publishes `message` to `topic_arn` and answers SNS's message id. Attribute values are sent as
@@ -71,4 +73,30 @@ pub async fn publish(
         .await
         .map_err(|e| fail(DisplayErrorContext(e).to_string()))?;
     Ok(out.message_id().unwrap_or_default().to_string())
+}
+
+/// Publishes the three forms of a notification, text first, each with its `format` attribute
+/// and the notification's own (`status`, `repository`, `image`). The subject goes on every
+/// message: SNS shows it to email subscribers and in the envelope other subscribers receive.
+pub async fn publish_notification(
+    client: &aws_sdk_sns::Client,
+    topic_arn: &str,
+    n: &Notification,
+) -> Result<(), PublishError> {
+    let forms = [
+        (FORMAT_TEXT, n.text.clone()),
+        (FORMAT_JSON, n.json.to_string()),
+        (FORMAT_CHATBOT, n.chatbot.to_string()),
+    ];
+    for (format, message) in forms {
+        let mut attributes: Vec<(&str, &str)> = vec![(FORMAT_ATTRIBUTE, format)];
+        attributes.extend(n.attributes.iter().map(|(k, v)| (*k, v.as_str())));
+        publish(client, topic_arn, &n.subject, &message, &attributes)
+            .await
+            .map_err(|e| PublishError {
+                topic: e.topic,
+                reason: format!("the {format} form: {}", e.reason),
+            })?;
+    }
+    Ok(())
 }

@@ -1,7 +1,11 @@
-//! Parameters from SSM Parameter Store, read once at start. SecureString values are decrypted
-//! by SSM and never logged.
+//! Parameters from SSM Parameter Store: the one reader every Lambda uses, for settings read once
+//! at start (the webhook secrets, the GitHub token, the call targets) and for the secrets that
+//! configuration names ([`SsmSecrets`]). SecureString values are decrypted by SSM and never
+//! logged.
 
 use aws_sdk_ssm::error::DisplayErrorContext;
+use secrecy::SecretString;
+use slipway_core::secrets::{SecretReader, SecretRef};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ParameterError {
@@ -32,4 +36,35 @@ pub async fn get_parameter(
         .ok_or_else(|| ParameterError::Empty {
             name: name.to_string(),
         })
+}
+
+/// Secrets named by configuration (call auth, deploy targets), read from SSM when they are needed.
+///
+/// A Lambda accepts only `parameter` references and refuses `file` ones with a message saying
+/// so: its file system is the deployment package (read-only, shared by every invocation) and
+/// `/tmp`, so a secret file would either be baked into the zip — a secret in an artifact — or
+/// not exist. The same configuration names SSM parameters on AWS and files under
+/// `slipway serve`, never both.
+#[derive(Debug, Clone)]
+pub struct SsmSecrets {
+    client: aws_sdk_ssm::Client,
+}
+
+impl SsmSecrets {
+    pub fn new(client: aws_sdk_ssm::Client) -> Self {
+        Self { client }
+    }
+}
+
+impl SecretReader for SsmSecrets {
+    async fn read(&self, secret: &SecretRef) -> Result<SecretString, String> {
+        match secret {
+            SecretRef::Parameter(name) => get_parameter(&self.client, name)
+                .await
+                .map_err(|e| e.to_string()),
+            SecretRef::File(path) => Err(format!(
+                "secret file {path} cannot be read on AWS; name an SSM parameter instead"
+            )),
+        }
+    }
 }

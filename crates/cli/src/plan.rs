@@ -26,7 +26,7 @@ pub struct Args {
     #[arg(long = "ref", required_unless_present = "job")]
     git_ref: Option<String>,
     /// Where images go: `acme`, `ghcr.io/acme`. Default: the repository's owner.
-    #[arg(long, env = "SLIPWAY_NAMESPACE")]
+    #[arg(long, env = "SLIPWAY_IMAGE_NAMESPACE")]
     namespace: Option<String>,
     /// The default branch. Default: origin/HEAD, else `main` or `master`.
     #[arg(long)]
@@ -185,7 +185,7 @@ fn default_namespace(repository: &str) -> String {
         .next()
         .unwrap_or_default()
         .to_lowercase();
-    if slipway_core::plan::names::check_namespace(&owner).is_ok() {
+    if slipway_core::names::check_namespace(&owner).is_ok() {
         owner
     } else {
         "local".into()

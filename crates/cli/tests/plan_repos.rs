@@ -62,7 +62,7 @@ impl Repo {
             .arg(self.dir.path())
             .args(["--repository", "acme/shop", "--namespace", "acme"])
             .args(args)
-            .env_remove("SLIPWAY_NAMESPACE")
+            .env_remove("SLIPWAY_IMAGE_NAMESPACE")
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();

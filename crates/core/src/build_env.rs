@@ -65,7 +65,7 @@ pub const SLIPWAY_REGISTRY_USER: &str = "SLIPWAY_REGISTRY_USER";
 pub const SLIPWAY_REGISTRY_PASSWORD: &str = "SLIPWAY_REGISTRY_PASSWORD";
 /// Images of this repository to build when this one succeeds, separated by single spaces.
 pub const SLIPWAY_CHILDREN: &str = "SLIPWAY_CHILDREN";
-/// Deploy targets (names of deploy hooks) to call when this one succeeds, separated by spaces.
+/// Deploy targets (the deploy calls to make) when this one succeeds, separated by spaces.
 pub const SLIPWAY_DEPLOY: &str = "SLIPWAY_DEPLOY";
 /// Exported by the buildspec: the digest (`sha256:...`) of the pushed manifest.
 pub const SLIPWAY_DIGEST: &str = "SLIPWAY_DIGEST";
@@ -183,17 +183,13 @@ impl Registry {
     }
 }
 
-/// Validates an image name (Docker's reference grammar, lowercase path components, optional
-/// `host[:port]`, no tag or digest) and says where it goes.
+/// Validates an image name ([`names::check_image_name`]) and says where it goes: the registry
+/// is Docker's split ([`names::split_registry`]), Docker Hub when there is none.
 pub fn registry_of(image: &str) -> Result<Registry, Invalid> {
-    check_image_name(image)?;
-    let (first, rest) = image.split_once('/').unwrap_or(("", image));
-    let (host, path) = if !first.is_empty()
-        && (first.contains('.') || first.contains(':') || first == "localhost")
-    {
-        (first.to_string(), rest)
-    } else {
-        ("docker.io".to_string(), image)
+    names::check_image_name(image)?;
+    let (host, path) = match names::split_registry(image) {
+        (Some(host), path) => (host.to_string(), path),
+        (None, path) => ("docker.io".to_string(), path),
     };
     let namespace = if host == "docker.io" && !path.contains('/') {
         "library".to_string()
@@ -242,180 +238,6 @@ fn ecr_region(host: &str) -> Option<String> {
     Some(region.to_string())
 }
 
-/// An image name: optional `host[:port]`, then `/`-separated lowercase components
-/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`, 255 characters at most, no tag, no digest.
-pub fn check_image_name(name: &str) -> Result<(), Invalid> {
-    if name.is_empty() || name.len() > 255 {
-        return Err(Invalid("must be 1 to 255 characters"));
-    }
-    let mut parts = name.split('/').peekable();
-    let first = parts.peek().copied().unwrap_or_default();
-    if name.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost") {
-        check_host(first)?;
-        parts.next();
-    }
-    let mut any = false;
-    for c in parts {
-        any = true;
-        if !is_path_component(c) {
-            return Err(Invalid(
-                "path components may hold only lowercase letters, digits and single `.`, `_`, `__` or `-` runs between them",
-            ));
-        }
-    }
-    if !any {
-        return Err(Invalid("needs a repository path after the registry"));
-    }
-    Ok(())
-}
-
-fn check_host(host: &str) -> Result<(), Invalid> {
-    let (h, port) = match host.rsplit_once(':') {
-        Some((h, p)) => (h, Some(p)),
-        None => (host, None),
-    };
-    if let Some(p) = port
-        && (p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()))
-    {
-        return Err(Invalid("registry port must be digits"));
-    }
-    let ok = !h.is_empty()
-        && h.split('.').all(|l| {
-            !l.is_empty()
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(Invalid(
-            "registry host must be a DNS name or an IPv4 address",
-        ))
-    }
-}
-
-fn is_path_component(c: &str) -> bool {
-    let b = c.as_bytes();
-    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
-    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
-        return false;
-    }
-    let mut i = 0;
-    while i < b.len() {
-        if alnum(b[i]) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < b.len() && !alnum(b[i]) {
-            i += 1;
-        }
-        let sep = &c[start..i];
-        if !(sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-')) {
-            return false;
-        }
-    }
-    true
-}
-
-/// A tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-pub fn check_tag(tag: &str) -> Result<(), Invalid> {
-    let b = tag.as_bytes();
-    if b.is_empty() || b.len() > 128 {
-        return Err(Invalid("must be 1 to 128 characters"));
-    }
-    if b[0] == b'.' || b[0] == b'-' {
-        return Err(Invalid("may not start with `.` or `-`"));
-    }
-    if !b
-        .iter()
-        .all(|&x| x.is_ascii_alphanumeric() || matches!(x, b'_' | b'.' | b'-'))
-    {
-        return Err(Invalid(
-            "may hold only ASCII letters, digits, `_`, `.` and `-`",
-        ));
-    }
-    Ok(())
-}
-
-/// A build stage name or a deploy target name: a letter or digit, then letters, digits, `_`,
-/// `.`, `-`; at most 128 characters.
-pub fn check_word(word: &str) -> Result<(), Invalid> {
-    let b = word.as_bytes();
-    if b.is_empty() || b.len() > 128 {
-        return Err(Invalid("must be 1 to 128 characters"));
-    }
-    if !b[0].is_ascii_alphanumeric()
-        || !b
-            .iter()
-            .all(|&x| x.is_ascii_alphanumeric() || matches!(x, b'_' | b'.' | b'-'))
-    {
-        return Err(Invalid(
-            "must start with a letter or digit and hold only ASCII letters, digits, `_`, `.` and `-`",
-        ));
-    }
-    Ok(())
-}
-
-/// A build argument name: an environment variable name, `[A-Za-z_][A-Za-z0-9_]*`, at most 128.
-pub fn check_build_arg_name(name: &str) -> Result<(), Invalid> {
-    let b = name.as_bytes();
-    if b.is_empty() || b.len() > 128 {
-        return Err(Invalid("must be 1 to 128 characters"));
-    }
-    if !(b[0].is_ascii_alphabetic() || b[0] == b'_')
-        || !b.iter().all(|&x| x.is_ascii_alphanumeric() || x == b'_')
-    {
-        return Err(Invalid(
-            "must be a letter or `_` followed by letters, digits and `_`",
-        ));
-    }
-    Ok(())
-}
-
-/// A platform, `os/arch[/variant]` in lowercase letters and digits.
-pub fn check_platform(p: &str) -> Result<(), Invalid> {
-    let parts: Vec<&str> = p.split('/').collect();
-    if !(2..=3).contains(&parts.len())
-        || parts.iter().any(|c| {
-            c.is_empty()
-                || c.len() > 32
-                || !c
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        })
-    {
-        return Err(Invalid("must be `os/arch` or `os/arch/variant`"));
-    }
-    Ok(())
-}
-
-/// A job id: letters, digits, `-`, `_`, `.`, `:`; 1 to 128 characters.
-pub fn check_job_id(id: &str) -> Result<(), Invalid> {
-    if id.is_empty() || id.len() > 128 {
-        return Err(Invalid("must be 1 to 128 characters"));
-    }
-    if !id
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
-    {
-        return Err(Invalid(
-            "may hold only ASCII letters, digits, `-`, `_`, `.` and `:`",
-        ));
-    }
-    Ok(())
-}
-
-/// A path inside the source (context or Dockerfile): the repository path rules, `.` for the
-/// root. Spaces, quotes, `;` and `$(...)` are allowed: they are data, passed quoted.
-fn check_source_path(path: &str) -> Result<(), Invalid> {
-    if path == "." {
-        return Ok(());
-    }
-    names::check_repo_path(path)
-}
-
 /// The commit status context of one image, so that each image reports its own status.
 pub fn status_context(image: &str) -> String {
     format!("slipway/{image}")
@@ -442,13 +264,13 @@ pub fn build_env(
     image: &PlannedImage,
     registry: &RegistrySettings,
 ) -> Result<Vec<BuildVar>, BuildEnvError> {
-    check_job_id(&job.id).map_err(|e| BuildEnvError::invalid("job id", e))?;
+    names::check_job_id(&job.id).map_err(|e| BuildEnvError::invalid("job id", e))?;
     names::check_delivery_id(&job.delivery_id)
         .map_err(|e| BuildEnvError::invalid("delivery id", e))?;
     names::check_repository(&job.repository)
         .map_err(|e| BuildEnvError::invalid("repository", e))?;
     names::check_ref(&job.git_ref).map_err(|e| BuildEnvError::invalid("ref", e))?;
-    names::check_ref(&format!("refs/heads/{}", job.default_branch))
+    names::check_branch(&job.default_branch)
         .map_err(|e| BuildEnvError::invalid("default branch", e))?;
     names::check_sha(&image.commit).map_err(|e| BuildEnvError::invalid("commit", e))?;
     let reg = registry_of(&image.name).map_err(|e| BuildEnvError::invalid("image name", e))?;
@@ -456,19 +278,20 @@ pub fn build_env(
         return Err(BuildEnvError::Missing("tags"));
     }
     for t in &image.tags {
-        check_tag(t).map_err(|e| BuildEnvError::invalid("tag", e))?;
+        names::check_tag(t).map_err(|e| BuildEnvError::invalid("tag", e))?;
     }
-    check_source_path(&image.context).map_err(|e| BuildEnvError::invalid("context", e))?;
+    names::check_source_path(&image.context).map_err(|e| BuildEnvError::invalid("context", e))?;
     names::check_repo_path(&image.dockerfile)
         .map_err(|e| BuildEnvError::invalid("dockerfile", e))?;
     if let Some(t) = &image.target {
-        check_word(t).map_err(|e| BuildEnvError::invalid("target", e))?;
+        names::check_name(t).map_err(|e| BuildEnvError::invalid("target", e))?;
     }
     for p in &image.platforms {
-        check_platform(p).map_err(|e| BuildEnvError::invalid("platform", e))?;
+        names::check_platform(p).map_err(|e| BuildEnvError::invalid("platform", e))?;
     }
     for (k, v) in &image.build_args {
-        check_build_arg_name(k).map_err(|e| BuildEnvError::invalid("build argument name", e))?;
+        names::check_build_arg_name(k)
+            .map_err(|e| BuildEnvError::invalid("build argument name", e))?;
         if v.len() > MAX_BUILD_ARG_VALUE || v.contains('\0') {
             return Err(BuildEnvError::invalid(
                 format!("build argument {k}"),
@@ -477,10 +300,10 @@ pub fn build_env(
         }
     }
     for c in &image.children {
-        check_image_name(c).map_err(|e| BuildEnvError::invalid("child image name", e))?;
+        names::check_image_name(c).map_err(|e| BuildEnvError::invalid("child image name", e))?;
     }
     for d in &image.deploy {
-        check_word(d).map_err(|e| BuildEnvError::invalid("deploy target", e))?;
+        names::check_name(d).map_err(|e| BuildEnvError::invalid("deploy target", e))?;
     }
     let trigger = match &job.trigger {
         Trigger::Push => "push",
@@ -599,7 +422,7 @@ where
         autotest: map.get(SLIPWAY_AUTOTEST).is_some_and(|v| v == "true"),
         digest: map.get(SLIPWAY_DIGEST).filter(|d| !d.is_empty()).cloned(),
     };
-    check_job_id(&info.job_id).map_err(|e| BuildEnvError::invalid("job id", e))?;
+    names::check_job_id(&info.job_id).map_err(|e| BuildEnvError::invalid("job id", e))?;
     names::check_delivery_id(&info.delivery_id)
         .map_err(|e| BuildEnvError::invalid("delivery id", e))?;
     if !matches!(info.trigger.as_str(), "" | "push" | "schedule" | "parent") {
@@ -612,32 +435,24 @@ where
         .map_err(|e| BuildEnvError::invalid("repository", e))?;
     names::check_ref(&info.git_ref).map_err(|e| BuildEnvError::invalid("ref", e))?;
     if !info.default_branch.is_empty() {
-        names::check_ref(&format!("refs/heads/{}", info.default_branch))
+        names::check_branch(&info.default_branch)
             .map_err(|e| BuildEnvError::invalid("default branch", e))?;
     }
     names::check_sha(&info.commit).map_err(|e| BuildEnvError::invalid("commit", e))?;
-    check_image_name(&info.image).map_err(|e| BuildEnvError::invalid("image name", e))?;
+    names::check_image_name(&info.image).map_err(|e| BuildEnvError::invalid("image name", e))?;
     for t in &info.tags {
-        check_tag(t).map_err(|e| BuildEnvError::invalid("tag", e))?;
+        names::check_tag(t).map_err(|e| BuildEnvError::invalid("tag", e))?;
     }
     for c in &info.children {
-        check_image_name(c).map_err(|e| BuildEnvError::invalid("child image name", e))?;
+        names::check_image_name(c).map_err(|e| BuildEnvError::invalid("child image name", e))?;
     }
     for d in &info.deploy {
-        check_word(d).map_err(|e| BuildEnvError::invalid("deploy target", e))?;
+        names::check_name(d).map_err(|e| BuildEnvError::invalid("deploy target", e))?;
     }
     if let Some(d) = &info.digest {
-        check_digest(d).map_err(|e| BuildEnvError::invalid("digest", e))?;
+        names::check_digest(d).map_err(|e| BuildEnvError::invalid("digest", e))?;
     }
     Ok(info)
-}
-
-/// A manifest digest, `sha256:<64 hex>`.
-pub fn check_digest(d: &str) -> Result<(), Invalid> {
-    match d.strip_prefix("sha256:") {
-        Some(h) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(()),
-        _ => Err(Invalid("must be `sha256:` and 64 hex digits")),
-    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The deploy agent's rules, pure: request signing and verification, the replay (nonce) cache,
 //! the per-secret service allow-list, the request and answer model and its stable error codes.
-//! `slipway agent` (the server), `slipway deliver` (its client) and the notifier's deploy hooks
+//! `slipway agent` (the server), `slipway deliver` (its client) and the notifier's deploy calls
 //! all sign and verify through this module, so the three can never disagree on the scheme.
 //!
 //! # The slipway scheme (`v1`)
@@ -32,7 +32,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::names::Invalid;
+use crate::names::{Invalid, check_nonce, check_service};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -345,22 +345,6 @@ fn parse_hex32(s: &str) -> Result<[u8; 32], AuthError> {
     Ok(out)
 }
 
-/// A nonce: 16 to 128 characters of `A-Z a-z 0-9 _ -`.
-pub fn check_nonce(nonce: &str) -> Result<(), Invalid> {
-    if !(16..=128).contains(&nonce.len()) {
-        return Err(Invalid("a nonce must be 16 to 128 characters"));
-    }
-    if !nonce
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        return Err(Invalid(
-            "a nonce may hold only ASCII letters, digits, `_` and `-`",
-        ));
-    }
-    Ok(())
-}
-
 impl Verifier {
     pub fn new(secrets: Vec<DeploySecret>) -> Result<Self, SecretsError> {
         if secrets.is_empty() {
@@ -510,35 +494,6 @@ pub struct DeployRequest {
 
 fn default_action() -> Action {
     Action::Pull
-}
-
-fn check_name_part(s: &str, what: &'static str) -> Result<(), Invalid> {
-    if s.is_empty() || s.len() > 63 {
-        return Err(Invalid(what));
-    }
-    let first = s.as_bytes()[0];
-    if !first.is_ascii_alphanumeric()
-        || !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
-    {
-        return Err(Invalid(what));
-    }
-    Ok(())
-}
-
-/// A service as a request names it: `service` or `project/service`, each part 1 to 63 of
-/// `A-Z a-z 0-9 _ . -` starting with a letter or digit. Anything else (shell metacharacters,
-/// spaces, slashes, option-like names) is refused before anything is looked up.
-pub fn check_service(name: &str) -> Result<(), Invalid> {
-    const MSG: &str = "a service is `name` or `project/name`, each 1 to 63 of A-Z a-z 0-9 _ . - starting with a letter or digit";
-    match name.split_once('/') {
-        Some((project, service)) => {
-            check_name_part(project, MSG)?;
-            check_name_part(service, MSG)
-        }
-        None => check_name_part(name, MSG),
-    }
 }
 
 /// Parses and validates the body of `POST /deploys`.
@@ -829,22 +784,6 @@ mod tests {
 
     #[test]
     fn service_names() {
-        for ok in ["web", "shop/api", "a.b_c-d", "9lives"] {
-            assert!(check_service(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "",
-            "web;rm -rf /",
-            "$(id)",
-            "-f",
-            "a/b/c",
-            "web ",
-            "../x",
-            "a`b`",
-            &"x".repeat(64),
-        ] {
-            assert!(check_service(bad).is_err(), "{bad}");
-        }
         let err = parse_request(br#"{"service":"web && reboot","action":"pull"}"#).unwrap_err();
         assert_eq!(
             (err.status(), err.code()),

@@ -3,8 +3,8 @@
 //! code through the small traits defined next to the logic that needs them.
 
 pub mod build_env;
+pub mod calls;
 pub mod deploy;
-pub mod hook_targets;
 pub mod job;
 pub mod listener;
 pub mod names;
@@ -13,7 +13,9 @@ pub mod plan;
 pub mod push;
 pub mod refs;
 pub mod retention;
+pub mod retry;
 pub mod schedule;
+pub mod secrets;
 pub mod settings;
 pub mod webhook;
 

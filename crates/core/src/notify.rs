@@ -693,8 +693,8 @@ impl From<QueueError> for SinkError {
     }
 }
 
-/// Where results go. The Lambda implements these with SNS, GitHub, signed deploy hooks and the
-/// jobs queue; `slipway serve` with stdout, webhooks, deploy agents and its own queue.
+/// Where results go. The Lambda implements these with SNS, GitHub, signed deploy calls and the
+/// jobs queue; `slipway serve` with stdout, notification calls, deploy calls and its own queue.
 pub trait Sinks: Sync {
     /// Delivers the notification (every form the sink carries).
     fn publish(&self, n: &Notification) -> impl Future<Output = Result<(), SinkError>> + Send;
@@ -712,7 +712,7 @@ pub trait Sinks: Sync {
     fn enqueue(&self, job: &Job) -> impl Future<Output = Result<Enqueued, SinkError>> + Send;
 }
 
-/// Handles one build result: children, commit status, deploy hooks, then the notification
+/// Handles one build result: children, commit status, deploy calls, then the notification
 /// that reports all of them. Returns what happened; every decision is also one log line.
 pub async fn notify<S: Sinks>(o: &BuildOutcome, cfg: &NotifyConfig, sinks: &S) -> Report {
     let mut report = Report {
@@ -776,7 +776,7 @@ pub async fn notify<S: Sinks>(o: &BuildOutcome, cfg: &NotifyConfig, sinks: &S) -
     if o.status == BuildStatus::Succeeded && !i.deploy.is_empty() {
         report.deploys = sinks.deploy(&i.deploy, o).await;
         for d in &report.deploys {
-            tracing::info!(build_id = %o.build_id, image = %i.image, target = %d.target, outcome = %d.outcome, attempts = d.attempts, status = ?d.status, error_code = ?d.error_code, "deploy hook");
+            tracing::info!(build_id = %o.build_id, image = %i.image, target = %d.target, outcome = %d.outcome, attempts = d.attempts, status = ?d.status, error_code = ?d.error_code, "deploy call");
         }
     }
 
@@ -804,7 +804,7 @@ pub struct DeployTarget {
     pub url: url::Url,
     pub service: String,
     /// SSM parameter (AWS) or file (`slipway serve`) holding the signing secret.
-    pub secret: crate::hook_targets::SecretRef,
+    pub secret: crate::secrets::SecretRef,
     pub timeout: Duration,
     pub retries: u32,
 }
@@ -868,7 +868,7 @@ pub fn parse_deploy_targets(
             target: shorten(&name, 64),
             reason: reason.to_string(),
         };
-        build_env::check_word(&name).map_err(|Invalid(r)| bad(r))?;
+        crate::names::check_name(&name).map_err(|Invalid(r)| bad(r))?;
         let url = url::Url::parse(&c.url).map_err(|_| bad("url is not a URL"))?;
         let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
         if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
@@ -878,10 +878,10 @@ pub fn parse_deploy_targets(
             return Err(bad("url must not carry credentials"));
         }
         let service = c.service.unwrap_or_else(|| name.clone());
-        crate::deploy::check_service(&service).map_err(|Invalid(r)| bad(r))?;
+        crate::names::check_service(&service).map_err(|Invalid(r)| bad(r))?;
         let secret = match (c.secret_parameter, c.secret_file) {
-            (Some(p), None) => crate::hook_targets::SecretRef::Parameter(p),
-            (None, Some(f)) => crate::hook_targets::SecretRef::File(f),
+            (Some(p), None) => crate::secrets::SecretRef::Parameter(p),
+            (None, Some(f)) => crate::secrets::SecretRef::File(f),
             _ => {
                 return Err(bad(
                     "exactly one of secret_parameter and secret_file is needed",
@@ -992,7 +992,7 @@ mod tests {
             a,
             child_job_id("arn:aws:codebuild:x:1:build/p:v", "acme/web-debug")
         );
-        build_env::check_job_id(&a).unwrap();
+        crate::names::check_job_id(&a).unwrap();
         let o = outcome("acme/web", "main", BuildStatus::Succeeded);
         let j = child_job(&o, "acme/web-debug");
         crate::names::check_delivery_id(&j.delivery_id).unwrap();

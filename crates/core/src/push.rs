@@ -203,7 +203,7 @@ impl PushEvent {
         names::check_sha(&self.after).map_err(|e| PayloadError::invalid("after", e))?;
         names::check_repository(&self.repository.full_name)
             .map_err(|e| PayloadError::invalid("repository.full_name", e))?;
-        check_clone_url(&self.repository.clone_url)
+        names::check_clone_url(&self.repository.clone_url)
             .map_err(|e| PayloadError::invalid("repository.clone_url", e))?;
         if let Some(b) = self
             .repository
@@ -211,7 +211,7 @@ impl PushEvent {
             .as_deref()
             .or(self.repository.master_branch.as_deref())
         {
-            names::check_ref(&format!("refs/heads/{b}"))
+            names::check_branch(b)
                 .map_err(|e| PayloadError::invalid("repository.default_branch", e))?;
         }
         if let Some(h) = &self.head_commit {
@@ -267,19 +267,5 @@ impl PushEvent {
             paths: paths.into_iter().map(str::to_owned).collect(),
             incomplete,
         }
-    }
-}
-
-/// A clone URL: `https://host/...` with no credentials in it. (`slipway serve` may also allow
-/// `file://` for local repositories; see [`crate::listener::ListenerConfig`].)
-pub fn check_clone_url(raw: &str) -> Result<url::Url, names::Invalid> {
-    let url = url::Url::parse(raw).map_err(|_| names::Invalid("must be an absolute URL"))?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(names::Invalid("may not carry credentials"));
-    }
-    match url.scheme() {
-        "https" if url.host_str().is_some() => Ok(url),
-        "file" => Ok(url),
-        _ => Err(names::Invalid("must be an https:// URL")),
     }
 }

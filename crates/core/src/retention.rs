@@ -1,4 +1,4 @@
-//! Retention: which finished builds are old enough to delete. One rule for the cleanup Lambda
+//! Retention: which finished builds are old enough to delete. One rule for the cleanup task
 //! (CodeBuild builds) and for `slipway serve` (its own history and work directories). Pure: the
 //! time is passed in.
 

@@ -10,7 +10,6 @@ use time::{Date, Duration, Month, OffsetDateTime, Time, Weekday};
 
 use crate::job::{Job, Trigger};
 use crate::names::{self, Invalid};
-use crate::push::check_clone_url;
 
 /// The value of the `kind` field that marks a queue message as a [`ScheduledRebuild`] (a [`Job`]
 /// has no top-level `kind`).
@@ -73,54 +72,6 @@ fn field(field: &'static str) -> impl FnOnce(Invalid) -> ScheduleError {
     move |reason| ScheduleError::Field { field, reason }
 }
 
-/// A schedule name: 1 to 48 ASCII letters, digits and hyphens. It becomes part of the job id
-/// (an SQS deduplication id, at most 128 characters) and of the delivery id (at most 64
-/// characters, letters, digits and hyphens, as [`names::check_delivery_id`] wants).
-pub fn check_schedule_name(name: &str) -> Result<(), Invalid> {
-    if name.is_empty() || name.len() > MAX_SCHEDULE_NAME {
-        return Err(Invalid("must be 1 to 48 characters"));
-    }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-        return Err(Invalid("may hold only ASCII letters, digits and `-`"));
-    }
-    Ok(())
-}
-
-pub const MAX_SCHEDULE_NAME: usize = 48;
-
-/// A run id: at most 36 characters (a UUID: EventBridge's event id, SQS's message id).
-fn check_run_id(run: &str) -> Result<(), Invalid> {
-    names::check_delivery_id(run)?;
-    if run.len() > 36 {
-        return Err(Invalid("must be at most 36 characters"));
-    }
-    Ok(())
-}
-
-/// An image name as `slipway.toml` and the planner spell it (`acme/web`, `ghcr.io/acme/web`,
-/// `127.0.0.1:5000/web`): matched against the planner's names, never passed to a shell.
-pub fn check_image_name(name: &str) -> Result<(), Invalid> {
-    if name.is_empty() || name.len() > 255 {
-        return Err(Invalid("image names must be 1 to 255 characters"));
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/' | b':'))
-    {
-        return Err(Invalid(
-            "image names may hold only ASCII letters, digits, `.`, `_`, `-`, `/` and `:`",
-        ));
-    }
-    if name.starts_with(['/', '-', '.', ':'])
-        || name.ends_with(['/', ':'])
-        || name.contains("..")
-        || name.contains("//")
-    {
-        return Err(Invalid("image names must be `[registry/]path` components"));
-    }
-    Ok(())
-}
-
 impl ScheduledRebuild {
     /// A message for `schedule` with the default branch and every scheduled image.
     pub fn new(schedule: &str, repository: &str, clone_url: &str) -> Self {
@@ -143,17 +94,17 @@ impl ScheduledRebuild {
                 reason: Invalid("must be `scheduled_rebuild`"),
             });
         }
-        check_schedule_name(&self.schedule).map_err(field("schedule"))?;
+        names::check_schedule_name(&self.schedule).map_err(field("schedule"))?;
         names::check_repository(&self.repository).map_err(field("repository"))?;
-        check_clone_url(&self.clone_url).map_err(field("clone_url"))?;
+        names::check_clone_url(&self.clone_url).map_err(field("clone_url"))?;
         if let Some(branch) = &self.branch {
-            names::check_ref(&format!("refs/heads/{branch}")).map_err(field("branch"))?;
+            names::check_branch(branch).map_err(field("branch"))?;
         }
         for image in &self.images {
-            check_image_name(image).map_err(field("images"))?;
+            names::check_image_name(image).map_err(field("images"))?;
         }
         if let Some(run) = &self.run_id {
-            check_run_id(run).map_err(field("run_id"))?;
+            names::check_run_id(run).map_err(field("run_id"))?;
         }
         Ok(())
     }
@@ -201,7 +152,7 @@ pub fn rebuild_job(
     head_commit: &str,
 ) -> Result<Job, ScheduleError> {
     msg.validate()?;
-    names::check_ref(&format!("refs/heads/{default_branch}")).map_err(field("default_branch"))?;
+    names::check_branch(default_branch).map_err(field("default_branch"))?;
     names::check_sha(head_commit).map_err(field("head_commit"))?;
     let branch = msg.branch(default_branch);
     let short = &head_commit[..12];
@@ -685,7 +636,7 @@ mod tests {
         assert!(job.id.ends_with("-e2a1c9f0-1111-2222-3333-444455556666"));
 
         // The longest names still make ids SQS and the spawner accept.
-        msg.schedule = "s".repeat(MAX_SCHEDULE_NAME);
+        msg.schedule = "s".repeat(names::MAX_SCHEDULE_NAME);
         msg.run_id = Some("f".repeat(36));
         let job = rebuild_job(&msg, "main", HEAD).unwrap();
         assert!(job.id.len() <= 128, "{}", job.id.len());
@@ -734,6 +685,14 @@ mod tests {
             (
                 ScheduledRebuild {
                     images: vec!["acme/web;rm".into()],
+                    ..ok.clone()
+                },
+                "images",
+            ),
+            // Image names follow the planner's rule: lower case only (`names::check_image_name`).
+            (
+                ScheduledRebuild {
+                    images: vec!["Acme/Web".into()],
                     ..ok.clone()
                 },
                 "images",

@@ -28,7 +28,7 @@ pub const ENV_MAX_BODY: &str = "SLIPWAY_MAX_BODY_BYTES";
 
 /// A start-up error: names the variable or parameter to fix.
 #[derive(Debug, thiserror::Error)]
-pub enum StartError {
+pub enum StartupError {
     #[error(transparent)]
     Setting(#[from] SettingError),
     #[error(transparent)]
@@ -52,7 +52,7 @@ pub struct Settings {
 
 impl Settings {
     /// Reads settings through `var` (the process environment in `run`, a map in tests).
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, StartError> {
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, StartupError> {
         let vars = Vars::new(var);
         let required = |name| vars.required(name);
         let allow_private = vars.flag(ENV_ALLOW_PRIVATE)?;
@@ -129,7 +129,7 @@ pub async fn run() -> Result<(), lambda_http::Error> {
         slipway_aws::ssm::get_parameter(&aws_sdk_ssm::Client::new(&aws), &settings.secret_param)
             .await
             .inspect_err(|e| tracing::error!(error = %e, "listener cannot start"))?;
-    let secrets = WebhookSecrets::parse(raw.expose_secret()).map_err(StartError::from)?;
+    let secrets = WebhookSecrets::parse(raw.expose_secret()).map_err(StartupError::from)?;
     tracing::info!(
         secrets = secrets.len(),
         queue = %settings.queue_url,

@@ -142,6 +142,40 @@ async fn other_events_are_ignored_with_202() {
     assert!(q.jobs().is_empty());
 }
 
+/// An organisation webhook subscribed to everything sends every event GitHub documents:
+/// `ping` is answered 200, `push` is handled, every other one is acknowledged as `ignored`
+/// (202) — none is refused, digits and underscores included (`projects_v2_item`).
+#[tokio::test]
+async fn every_documented_event_is_answered_as_documented() {
+    let events = String::from_utf8(fixture("webhook-events.txt")).unwrap();
+    let events: Vec<&str> = events
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert!(events.contains(&"projects_v2_item") && events.contains(&"security_and_analysis"));
+    for event in events {
+        let q = MemoryQueue::default();
+        let body = match event {
+            "ping" => fixture("ping.json"),
+            "push" => fixture("push-branch.json"),
+            _ => br#"{"action":"created","sender":{"login":"octocat"}}"#.to_vec(),
+        };
+        let a = call(&config(), &q, github_request(event, &body)).await;
+        let expected = match event {
+            "ping" => (200, "pong"),
+            "push" => (202, "queued"),
+            _ => (202, "ignored"),
+        };
+        assert_eq!(
+            (a.status, a.body["status"].as_str().unwrap_or("")),
+            expected,
+            "{event}: {}",
+            a.body
+        );
+        assert_eq!(q.jobs().len(), usize::from(event == "push"), "{event}");
+    }
+}
+
 #[tokio::test]
 async fn redelivery_yields_one_job() {
     let q = MemoryQueue::default();

@@ -2,31 +2,30 @@
 //! Change" events for slipway's build project. The logic is `slipway_core::notify`; this crate
 //! holds its AWS adapters:
 //!
-//! - [`publish`]: three SNS messages per result, one per form, told apart by the `format`
-//!   message attribute (`text`, `json`, `chatbot`), each also carrying `status`, `repository`
-//!   and `image` (see `docs/notifications.md`);
-//! - [`github::StatusClient`]: GitHub commit statuses, token from SSM;
-//! - [`deploy::DeployHooks`]: signed deploy-hook calls, retried with backoff;
+//! - SNS: three messages per result, one per form, told apart by the `format` message attribute
+//!   (`text`, `json`, `chatbot`), each also carrying `status`, `repository` and `image` (see
+//!   `docs/notifications.md`; `slipway_aws::sns::publish_notification`);
+//! - GitHub commit statuses through `slipway_github::GitHub`, token from SSM;
+//! - deploy calls (`slipway_calls::deploy::DeployCalls`): signed, retried with backoff;
 //! - children's jobs on the jobs queue (`SqsJobQueue`, FIFO deduplication by job id).
 //!
 //! A malformed event, or one from a build slipway did not start, is logged and acknowledged: the
 //! function answers Ok (EventBridge would only retry the same bytes) and publishes nothing.
 
-pub use slipway_hooks::deploy;
-pub mod github;
+use slipway_calls::deploy;
 
 use std::collections::BTreeMap;
 
-use aws_sdk_sns::types::MessageAttributeValue;
 use serde_json::{Value, json};
 use slipway_aws::sqs::SqsJobQueue;
+use slipway_aws::ssm::SsmSecrets;
 use slipway_core::Job;
 use slipway_core::listener::{Enqueued, JobQueue};
 use slipway_core::notify::{
     self, BuildOutcome, CommitStatus, DeployResult, Notification, NotifyConfig, SinkError, Sinks,
 };
+use slipway_core::secrets::SecretReader;
 use slipway_core::settings::{SettingError, Vars};
-use slipway_hooks::SecretSource;
 
 /// Every environment variable the function reads (checked against the template).
 pub const ENV_VARS: &[&str] = &[
@@ -52,15 +51,15 @@ pub const ENV_DEPLOY_TARGETS: &str = "SLIPWAY_DEPLOY_TARGETS";
 
 /// Why the function cannot start.
 #[derive(Debug, thiserror::Error)]
-pub enum StartError {
+pub enum StartupError {
     #[error(transparent)]
     Setting(#[from] SettingError),
 }
 
-impl StartError {
+impl StartupError {
     pub fn code(&self) -> &'static str {
         match self {
-            StartError::Setting(e) => e.code(),
+            StartupError::Setting(e) => e.code(),
         }
     }
 }
@@ -77,7 +76,7 @@ pub struct Settings {
 
 impl Settings {
     /// Reads settings through `var` (the process environment in `run`, a map in tests).
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, StartError> {
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, StartupError> {
         let vars = Vars::new(var);
         let topic_arn = vars.required(ENV_TOPIC_ARN)?;
         let queue_url = vars.required(ENV_QUEUE_URL)?;
@@ -105,76 +104,30 @@ impl Settings {
     }
 }
 
-/// The `format` message attribute of each form, for subscription filter policies.
-pub const FORMAT_ATTRIBUTE: &str = "format";
-pub const FORMAT_TEXT: &str = "text";
-pub const FORMAT_JSON: &str = "json";
-pub const FORMAT_CHATBOT: &str = "chatbot";
-
-fn attribute(value: &str) -> Result<MessageAttributeValue, SinkError> {
-    MessageAttributeValue::builder()
-        .data_type("String")
-        .string_value(value)
-        .build()
-        .map_err(|e| SinkError {
-            code: "sns_attribute".into(),
-            message: e.to_string(),
-        })
-}
-
-/// Publishes the three forms of a notification to `topic_arn`, text first. The subject (UTF-8,
-/// one line, at most 99 characters, rendered by core) goes on every message: SNS shows it to
-/// email subscribers and in the envelope other subscribers receive.
-pub async fn publish(
-    client: &aws_sdk_sns::Client,
-    topic_arn: &str,
-    n: &Notification,
-) -> Result<(), SinkError> {
-    let forms = [
-        (FORMAT_TEXT, n.text.clone()),
-        (FORMAT_JSON, n.json.to_string()),
-        (FORMAT_CHATBOT, n.chatbot.to_string()),
-    ];
-    for (format, message) in forms {
-        let mut req = client
-            .publish()
-            .topic_arn(topic_arn)
-            .subject(&n.subject)
-            .message(message)
-            .message_attributes(FORMAT_ATTRIBUTE, attribute(format)?);
-        for (name, value) in n.attributes.iter().filter(|(_, v)| !v.is_empty()) {
-            req = req.message_attributes(*name, attribute(value)?);
-        }
-        req.send().await.map_err(|e| SinkError {
-            code: "sns_publish_failed".into(),
-            message: format!(
-                "publishing the {format} form to {topic_arn} failed: {}",
-                aws_sdk_sns::error::DisplayErrorContext(e)
-            ),
-        })?;
-    }
-    Ok(())
-}
-
-/// The Lambda's sinks: SNS, GitHub, deploy hooks, the jobs queue.
-pub struct AwsSinks<S: SecretSource> {
+/// The Lambda's sinks: SNS, GitHub, deploy calls, the jobs queue.
+pub struct AwsSinks<S: SecretReader> {
     pub sns: aws_sdk_sns::Client,
     pub topic_arn: String,
     pub queue: SqsJobQueue,
     /// `Err`: why statuses cannot be set (the token could not be read); each status then fails
     /// with that reason instead of being silently dropped.
-    pub github: Result<github::StatusClient, String>,
-    pub deploy: deploy::DeployHooks<S>,
+    pub github: Result<slipway_github::GitHub, String>,
+    pub deploy: deploy::DeployCalls<S>,
 }
 
-impl<S: SecretSource + Send + Sync> Sinks for AwsSinks<S> {
+impl<S: SecretReader + Send + Sync> Sinks for AwsSinks<S> {
     async fn publish(&self, n: &Notification) -> Result<(), SinkError> {
-        publish(&self.sns, &self.topic_arn, n).await
+        slipway_aws::sns::publish_notification(&self.sns, &self.topic_arn, n)
+            .await
+            .map_err(|e| SinkError {
+                code: e.code().into(),
+                message: e.to_string(),
+            })
     }
 
     async fn commit_status(&self, s: &CommitStatus) -> Result<(), SinkError> {
         match &self.github {
-            Ok(client) => client.set(s).await,
+            Ok(github) => Ok(github.set_status(s).await?),
             Err(reason) => Err(SinkError {
                 code: "github_token_unavailable".into(),
                 message: reason.clone(),
@@ -210,27 +163,6 @@ pub async fn handle_event<S: Sinks>(event: &Value, cfg: &NotifyConfig, sinks: &S
     serde_json::to_value(&report).expect("a report always serializes")
 }
 
-/// Secrets of deploy targets: SSM parameters (decrypted) or files.
-pub struct SsmSecrets {
-    pub ssm: aws_sdk_ssm::Client,
-}
-
-impl SecretSource for SsmSecrets {
-    async fn read(
-        &self,
-        secret: &slipway_core::hook_targets::SecretRef,
-    ) -> Result<secrecy::SecretString, String> {
-        match secret {
-            slipway_core::hook_targets::SecretRef::Parameter(name) => {
-                slipway_aws::ssm::get_parameter(&self.ssm, name)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            file => slipway_hooks::FileSecrets.read(file).await,
-        }
-    }
-}
-
 /// The Lambda's entry point.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     slipway_aws::logging::init();
@@ -241,7 +173,8 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     let ssm = aws_sdk_ssm::Client::new(&aws);
     let github = match (&settings.github_token_param, settings.notify.commit_status) {
         (Some(param), true) => match slipway_aws::ssm::get_parameter(&ssm, param).await {
-            Ok(token) => github::StatusClient::new(github::DEFAULT_API_URL, token),
+            Ok(token) => slipway_github::GitHub::new(slipway_github::DEFAULT_API_URL, Some(token))
+                .map_err(|e| e.to_string()),
             Err(e) => {
                 tracing::error!(parameter = %param, error = %e, "GitHub token unavailable; commit statuses will fail");
                 Err(e.to_string())
@@ -254,7 +187,7 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
         topic_arn: settings.topic_arn.clone(),
         queue: SqsJobQueue::new(aws_sdk_sqs::Client::new(&aws), settings.queue_url.clone()),
         github,
-        deploy: deploy::DeployHooks::new(settings.deploy_targets.clone(), SsmSecrets { ssm })
+        deploy: deploy::DeployCalls::new(settings.deploy_targets.clone(), SsmSecrets::new(ssm))
             .map_err(|e| -> lambda_runtime::Error { e.into() })?,
     };
     let cfg = settings.notify.clone();

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 use slipway_aws::sqs::SqsJobQueue;
+use slipway_calls::deploy::DeployCalls;
 use slipway_core::notify::NotifyConfig;
-use slipway_notifier::deploy::DeployHooks;
 use slipway_notifier::{AwsSinks, handle_event};
 
 const SHA: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
@@ -93,13 +93,13 @@ async fn world() -> World {
 }
 
 impl World {
-    fn sinks(&self) -> AwsSinks<slipway_hooks::FileSecrets> {
+    fn sinks(&self) -> AwsSinks<slipway_calls::FileSecrets> {
         AwsSinks {
             sns: aws_sdk_sns::Client::new(&self.aws),
             topic_arn: self.topic.clone(),
             queue: SqsJobQueue::new(aws_sdk_sqs::Client::new(&self.aws), self.jobs.clone()),
             github: Err("commit statuses are not in use".into()),
-            deploy: DeployHooks::new(BTreeMap::new(), slipway_hooks::FileSecrets).unwrap(),
+            deploy: DeployCalls::new(BTreeMap::new(), slipway_calls::FileSecrets).unwrap(),
         }
     }
 

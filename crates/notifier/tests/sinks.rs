@@ -1,4 +1,4 @@
-//! Deploy hooks and GitHub commit statuses against real HTTP servers on 127.0.0.1. The deploy
+//! Deploy calls and GitHub commit statuses against real HTTP servers on 127.0.0.1. The deploy
 //! server verifies every request with `slipway_core::deploy`'s verifier (and its replay cache),
 //! as `slipway agent` does.
 
@@ -13,14 +13,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::post;
 use serde_json::{Value, json};
+use slipway_calls::deploy::DeployCalls;
 use slipway_core::Job;
 use slipway_core::deploy::{DeployRequest, DeploySecret, NonceCache, SignedRequest, Verifier};
 use slipway_core::listener::Enqueued;
 use slipway_core::notify::{
     self, BuildOutcome, CommitStatus, DeployResult, Notification, NotifyConfig, SinkError, Sinks,
 };
-use slipway_notifier::deploy::DeployHooks;
-use slipway_notifier::github::StatusClient;
+use slipway_github::GitHub;
 
 const SECRET: &str = "a-long-random-deploy-secret-0123456789";
 
@@ -133,8 +133,8 @@ async fn serve() -> (String, Arc<Server>) {
 }
 
 struct Parts {
-    deploy: DeployHooks<slipway_hooks::FileSecrets>,
-    github: StatusClient,
+    deploy: DeployCalls<slipway_calls::FileSecrets>,
+    github: GitHub,
     published: Mutex<Vec<Notification>>,
 }
 
@@ -144,7 +144,7 @@ impl Sinks for Parts {
         Ok(())
     }
     async fn commit_status(&self, s: &CommitStatus) -> Result<(), SinkError> {
-        self.github.set(s).await
+        Ok(self.github.set_status(s).await?)
     }
     async fn deploy(&self, targets: &[String], _o: &BuildOutcome) -> Vec<DeployResult> {
         self.deploy.call_all(targets).await
@@ -170,7 +170,7 @@ fn event_deploying_to(targets: &str) -> Value {
 }
 
 #[tokio::test]
-async fn deploy_hooks_are_signed_retried_reported_and_never_wait_for_each_other() {
+async fn deploy_calls_are_signed_retried_reported_and_never_wait_for_each_other() {
     let (base, server) = serve().await;
     let dir = tempfile::tempdir().unwrap();
     let good_secret = dir.path().join("secret");
@@ -188,12 +188,12 @@ async fn deploy_hooks_are_signed_retried_reported_and_never_wait_for_each_other(
                    "secret_file": wrong_secret, "retries": 2},
     });
     let targets = notify::parse_deploy_targets(&config.to_string()).unwrap();
-    let mut deploy = DeployHooks::new(targets, slipway_hooks::FileSecrets).unwrap();
+    let mut deploy = DeployCalls::new(targets, slipway_calls::FileSecrets).unwrap();
     deploy.backoff_base = Duration::from_millis(20);
     deploy.backoff_max = Duration::from_millis(100);
     let sinks = Parts {
         deploy,
-        github: StatusClient::new(&format!("{base}/api"), "ghp_test".to_string().into()).unwrap(),
+        github: GitHub::new(&format!("{base}/api"), Some("ghp_test".to_string().into())).unwrap(),
         published: Mutex::default(),
     };
     let cfg = NotifyConfig {
@@ -283,9 +283,9 @@ async fn deploy_hooks_are_signed_retried_reported_and_never_wait_for_each_other(
 async fn a_commit_status_github_refuses_is_reported_not_hidden() {
     let (base, _server) = serve().await;
     // No such route on the server: 404 from GitHub's point of view.
-    let github = StatusClient::new(&format!("{base}/elsewhere"), "t".to_string().into()).unwrap();
+    let github = GitHub::new(&format!("{base}/elsewhere"), Some("t".to_string().into())).unwrap();
     let sinks = Parts {
-        deploy: DeployHooks::new(BTreeMap::new(), slipway_hooks::FileSecrets).unwrap(),
+        deploy: DeployCalls::new(BTreeMap::new(), slipway_calls::FileSecrets).unwrap(),
         github,
         published: Mutex::default(),
     };

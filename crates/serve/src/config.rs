@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use slipway_core::hook_targets::{AuthConfig, HookTarget, StatusList, TargetConfig};
+use slipway_core::calls::{AuthConfig, CallTarget, StatusList, TargetConfig};
 use slipway_core::listener::{DEFAULT_MAX_BODY_BYTES, ListenerConfig};
 use slipway_core::schedule::{ScheduleExpr, ScheduledRebuild};
 use slipway_core::{RefRules, RepoFilter, WebhookSecrets};
@@ -85,7 +85,7 @@ retention_days = 30
 # images = ["acme/base"]
 "#;
 
-/// A `[[webhook]]` entry: a `slipway_core::hook_targets` target without `method` and `body`
+/// A `[[webhook]]` entry: a `slipway_core::calls` target without `method` and `body`
 /// (always a `POST` of the notification), plus an optional signing secret.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -111,7 +111,7 @@ pub struct WebhookConfig {
 /// A validated webhook target and its signing secret's file.
 #[derive(Debug, Clone)]
 pub struct Webhook {
-    pub target: HookTarget,
+    pub target: CallTarget,
     pub secret_file: Option<PathBuf>,
 }
 
@@ -304,7 +304,7 @@ impl ServeConfig {
         if self.concurrency == 0 {
             return Err("`concurrency` must be at least 1".into());
         }
-        slipway_core::plan::names::check_namespace(&self.namespace)
+        slipway_core::names::check_namespace(&self.namespace)
             .map_err(|e| format!("`namespace` = {:?}: {e}", self.namespace))?;
         RefRules::parse(&self.branches, &self.tags).map_err(|e| e.to_string())?;
         RepoFilter::parse(&self.repositories).map_err(|e| e.to_string())?;

@@ -200,7 +200,7 @@ async fn badge(State(st): State<Arc<AppState>>, Path(raw): Path<String>) -> Resp
     let Some(image) = raw.strip_suffix(".svg") else {
         return error(StatusCode::NOT_FOUND, "not_found", "badges end in .svg");
     };
-    if slipway_core::build_env::check_image_name(image).is_err() {
+    if slipway_core::names::check_image_name(image).is_err() {
         return error(
             StatusCode::BAD_REQUEST,
             "invalid_image",

@@ -110,8 +110,8 @@ pub async fn run(args: Options) -> Result<(), StartError> {
             let targets = slipway_core::notify::parse_deploy_targets(&raw)
                 .map_err(|e| bad_config(format!("{}: {e}", p.display())))?;
             let hooks =
-                slipway_hooks::deploy::DeployHooks::new(targets, slipway_hooks::FileSecrets)
-                    .map_err(|e| bad_config(format!("deploy hooks: {e}")))?;
+                slipway_calls::deploy::DeployCalls::new(targets, slipway_calls::FileSecrets)
+                    .map_err(|e| bad_config(format!("deploy calls: {e}")))?;
             Some(hooks)
         }
     };
@@ -135,9 +135,9 @@ pub async fn run(args: Options) -> Result<(), StartError> {
 
     let sinks = Arc::new(notify::ServeSinks {
         store: store.clone(),
-        client: slipway_hooks::client().map_err(|e| bad_config(format!("webhooks: {e}")))?,
+        client: slipway_calls::client().map_err(|e| bad_config(format!("webhooks: {e}")))?,
         webhooks,
-        send: slipway_hooks::SendOptions::default(),
+        send: slipway_calls::SendOptions::default(),
         deploy,
     });
     let (notifications, to_notify) = tokio::sync::mpsc::unbounded_channel();

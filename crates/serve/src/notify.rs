@@ -3,8 +3,8 @@
 //! - standard output: the rendered notification, one JSON line per build (its JSON form plus the
 //!   subject and serve's build state), so a person and a machine can both read it;
 //! - webhook targets (`[[webhook]]` in the configuration): the JSON form `POST`ed through
-//!   `slipway-hooks` (timeouts, retries with backoff, bounded concurrency, auth from files);
-//! - deploy agents: signed requests through the notifier's `DeployHooks`.
+//!   `slipway-calls` (timeouts, retries with backoff, bounded concurrency, auth from files);
+//! - deploy agents: signed requests through the notifier's `DeployCalls`.
 //!
 //! Children are queued by the store in the transaction that records the parent's success
 //! (see `Store::finish_build`), under the job id the notifier would use
@@ -14,15 +14,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+use slipway_calls::{FileSecrets, SendOptions};
 use slipway_core::Job;
 use slipway_core::build_env::BuildInfo;
-use slipway_core::hook_targets::{HookTarget, TargetError};
+use slipway_core::calls::{CallTarget, TargetError};
 use slipway_core::listener::Enqueued;
 use slipway_core::notify::{
     self, BuildOutcome, BuildStatus, CommitStatus, DeployResult, FailedPhase, Notification,
     NotifyConfig, Report, SinkError, Sinks,
 };
-use slipway_hooks::{FileSecrets, SendOptions};
 
 use super::config::{WEBHOOK_SIGNATURE_HEADER, Webhook};
 use super::store::{self, BuildRecord, Store};
@@ -35,7 +35,7 @@ pub struct ServeSinks {
     pub webhooks: Vec<Webhook>,
     pub send: SendOptions,
     /// Deploy agents, by target name (`deploy_targets_file`).
-    pub deploy: Option<slipway_hooks::deploy::DeployHooks<FileSecrets>>,
+    pub deploy: Option<slipway_calls::deploy::DeployCalls<FileSecrets>>,
 }
 
 /// The sinks for one build: the shared ones plus what only serve knows (its build state).
@@ -76,7 +76,7 @@ impl Sinks for BuildSinks<'_> {
         for w in &self.shared.webhooks {
             targets.push(signed(w, &text).await);
         }
-        let report = slipway_hooks::send_all(
+        let report = slipway_calls::send_all(
             &self.shared.client,
             targets,
             &FileSecrets,
@@ -92,7 +92,7 @@ impl Sinks for BuildSinks<'_> {
             let failed: Vec<&str> = report
                 .results
                 .iter()
-                .filter(|r| r.outcome != slipway_hooks::Outcome::Delivered)
+                .filter(|r| r.outcome != slipway_calls::Outcome::Delivered)
                 .map(|r| r.name.as_str())
                 .collect();
             Err(SinkError {
@@ -145,7 +145,7 @@ impl Sinks for BuildSinks<'_> {
 
 /// A webhook's request for `body`, signed when it names a secret file (read at each send, so a
 /// rotated secret is picked up; never logged). An unreadable secret reports the target invalid.
-async fn signed(w: &Webhook, body: &str) -> Result<HookTarget, TargetError> {
+async fn signed(w: &Webhook, body: &str) -> Result<CallTarget, TargetError> {
     let mut t = w.target.clone();
     t.body = Some(body.to_string());
     if let Some(path) = &w.secret_file {
@@ -319,7 +319,7 @@ mod tests {
 
         let sinks = ServeSinks {
             store: store.clone(),
-            client: slipway_hooks::client().unwrap(),
+            client: slipway_calls::client().unwrap(),
             webhooks: Vec::new(),
             send: SendOptions::default(),
             deploy: None,

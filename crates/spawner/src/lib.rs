@@ -22,7 +22,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use slipway_aws::codebuild::{CodeBuildStarter, StartError, StartRequest, StartedBuild};
+use slipway_aws::codebuild::{BuildStartError, CodeBuildStarter, StartRequest, StartedBuild};
+use slipway_aws::sqs::{ATTEMPT_ATTRIBUTE, SqsJobQueue};
 use slipway_core::Job;
 use slipway_core::build_env::{self, RegistrySettings};
 use slipway_core::plan::{Plan, PlanError, PlannedImage};
@@ -56,9 +57,6 @@ pub const ENV_GITHUB_API_URL: &str = "SLIPWAY_GITHUB_API_URL";
 /// queue's own way (retries, then the dead-letter queue). Default 3.
 pub const ENV_MAX_ATTEMPTS: &str = "SLIPWAY_MAX_START_ATTEMPTS";
 
-/// The message attribute that counts the narrowed retries of a job.
-pub const ATTEMPT_ATTRIBUTE: &str = "slipway_attempt";
-
 /// The planner as the spawner needs it (the GitHub adapter in production, a fixed plan in tests).
 /// The futures need not be `Send`: the Lambda handles one batch at a time on its runtime.
 pub trait Planner: Send + Sync {
@@ -75,11 +73,14 @@ pub trait Planner: Send + Sync {
 
 /// CodeBuild as the spawner needs it.
 pub trait Builds: Send + Sync {
-    fn start(&self, req: &StartRequest) -> impl Future<Output = Result<StartedBuild, StartError>>;
+    fn start(
+        &self,
+        req: &StartRequest,
+    ) -> impl Future<Output = Result<StartedBuild, BuildStartError>>;
 }
 
 impl Builds for CodeBuildStarter {
-    async fn start(&self, req: &StartRequest) -> Result<StartedBuild, StartError> {
+    async fn start(&self, req: &StartRequest) -> Result<StartedBuild, BuildStartError> {
         self.start_build(req).await
     }
 }
@@ -89,56 +90,14 @@ pub trait Requeue: Send + Sync {
     fn requeue(&self, job: &Job, attempt: u32) -> impl Future<Output = Result<(), String>>;
 }
 
-/// Sends narrowed jobs to the jobs queue on SQS.
-#[derive(Debug, Clone)]
-pub struct SqsRequeue {
-    client: aws_sdk_sqs::Client,
-    queue_url: String,
-}
-
-impl SqsRequeue {
-    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
-        Self {
-            client,
-            queue_url: queue_url.into(),
-        }
-    }
-}
-
-impl Requeue for SqsRequeue {
+/// Narrowed jobs go to the jobs queue through the one SQS adapter (FIFO group and
+/// deduplication decided there).
+impl Requeue for SqsJobQueue {
     async fn requeue(&self, job: &Job, attempt: u32) -> Result<(), String> {
-        let body = serde_json::to_string(job).map_err(|e| e.to_string())?;
-        let mut send = self
-            .client
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .message_attributes(
-                ATTEMPT_ATTRIBUTE,
-                aws_sdk_sqs::types::MessageAttributeValue::builder()
-                    .data_type("Number")
-                    .string_value(attempt.to_string())
-                    .build()
-                    .map_err(|e| e.to_string())?,
-            );
-        if self.queue_url.ends_with(".fifo") {
-            // A new deduplication id: the original job's id is still within SQS's window.
-            send = send
-                .message_group_id(job.group_id())
-                .message_deduplication_id(requeue_dedup_id(job, attempt));
-        }
-        send.send()
+        SqsJobQueue::requeue(self, job, attempt)
             .await
-            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
-        Ok(())
+            .map_err(|e| e.to_string())
     }
-}
-
-/// Deduplication id of a narrowed job: the job, the attempt and the images (≤ 128 characters).
-fn requeue_dedup_id(job: &Job, attempt: u32) -> String {
-    let images = job.images.join(",");
-    let token = build_env::idempotency_token(&job.id, &images, &attempt.to_string());
-    format!("retry-{attempt}-{}", &token[..48])
 }
 
 /// How StartBuild is retried when throttled.
@@ -161,9 +120,9 @@ impl Default for Backoff {
 }
 
 impl Backoff {
+    /// The wait before retry `retry` (1 = the first), core's one backoff rule.
     fn delay(&self, retry: u32) -> Duration {
-        let d = self.first.saturating_mul(1u32 << retry.min(16));
-        d.min(self.max)
+        slipway_core::retry::backoff(retry, self.first, self.max)
     }
 }
 
@@ -324,12 +283,12 @@ impl<P: Planner, B: Builds, Q: Requeue> Spawner<P, B, Q> {
         &self,
         job: &Job,
         image: &PlannedImage,
-    ) -> Result<StartedBuild, StartError> {
+    ) -> Result<StartedBuild, BuildStartError> {
         let req = match start_request(&self.settings, job, image) {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(job_id = %job.id, image = %image.name, code = e.code(), error = %e, "image not built");
-                return Err(StartError::Rejected {
+                return Err(BuildStartError::Rejected {
                     code: e.code().into(),
                     message: e.to_string(),
                 });
@@ -343,7 +302,7 @@ impl<P: Planner, B: Builds, Q: Requeue> Spawner<P, B, Q> {
                     return Ok(b);
                 }
                 Err(e) if e.is_retryable() && retry + 1 < self.settings.backoff.attempts => {
-                    let delay = self.settings.backoff.delay(retry);
+                    let delay = self.settings.backoff.delay(retry + 1);
                     tracing::warn!(job_id = %job.id, image = %image.name, code = e.code(), delay_ms = delay.as_millis() as u64, "StartBuild retried");
                     tokio::time::sleep(delay).await;
                     retry += 1;
@@ -414,8 +373,8 @@ pub enum StartupError {
     Setting(#[from] slipway_core::settings::SettingError),
     #[error(transparent)]
     Parameter(#[from] slipway_aws::ssm::ParameterError),
-    #[error("the GitHub adapter cannot start: {0}")]
-    GitHub(String),
+    #[error("the GitHub client cannot start: {0}")]
+    GitHub(#[from] slipway_github::SetupError),
 }
 
 /// Everything `run` reads from the environment.
@@ -472,9 +431,9 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     );
     let spawner = Spawner {
         planner: GitHubPlanner::new(&env.github_api_url, &env.namespace, token)
-            .map_err(StartupError::GitHub)?,
+            .map_err(StartupError::from)?,
         builds: CodeBuildStarter::new(codebuild),
-        queue: SqsRequeue::new(aws_sdk_sqs::Client::new(&aws), &env.queue_url),
+        queue: SqsJobQueue::new(aws_sdk_sqs::Client::new(&aws), &env.queue_url),
         settings: Settings {
             project: env.project.clone(),
             registry: RegistrySettings {

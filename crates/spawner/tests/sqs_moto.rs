@@ -15,7 +15,8 @@ use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
 use common::*;
 use serde_json::json;
 use slipway_aws::codebuild::CodeBuildStarter;
-use slipway_spawner::{ATTEMPT_ATTRIBUTE, Spawner, SqsRequeue};
+use slipway_aws::sqs::{ATTEMPT_ATTRIBUTE, SqsJobQueue};
+use slipway_spawner::Spawner;
 
 /// What the Lambda event source mapping would hand the function for these messages.
 fn lambda_event(messages: &[aws_sdk_sqs::types::Message], queue_arn: &str) -> SqsEvent {
@@ -158,7 +159,7 @@ async fn consumes_real_messages_and_reports_batch_item_failures() {
             &[&site_web, &throttled],
             |c| c.retry_config(RetryConfig::disabled())
         )),
-        queue: SqsRequeue::new(sqs.clone(), &url),
+        queue: SqsJobQueue::new(sqs.clone(), &url),
         settings: settings(),
     };
     let response = spawner.handle(lambda_event(&batch, &arn)).await;
@@ -223,7 +224,7 @@ async fn consumes_real_messages_and_reports_batch_item_failures() {
             &[&ok],
             |c| c.retry_config(RetryConfig::disabled())
         )),
-        queue: SqsRequeue::new(sqs.clone(), &url),
+        queue: SqsJobQueue::new(sqs.clone(), &url),
         settings: settings(),
     };
     let response = spawner.handle(lambda_event(&again, &arn)).await;

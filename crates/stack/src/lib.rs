@@ -57,8 +57,8 @@ pub const FUNCTIONS: [Function; 4] = [
         logical_id: "NotifierFunction",
     },
     Function {
-        name: "cleanup",
-        logical_id: "CleanupFunction",
+        name: "tasks",
+        logical_id: "TasksFunction",
     },
 ];
 

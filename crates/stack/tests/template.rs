@@ -57,7 +57,7 @@ fn the_scanner_finds_exactly_the_variables_each_function_declares() {
         ("listener", slipway_listener::ENV_VARS),
         ("spawner", slipway_spawner::ENV_VARS),
         ("notifier", slipway_notifier::ENV_VARS),
-        ("cleanup", slipway_cleanup::ENV_VARS),
+        ("tasks", slipway_tasks::ENV_VARS),
     ];
     for (name, vars) in declared {
         let scan = scan_function(&workspace_root(), name).unwrap_or_else(|e| panic!("{e}"));
@@ -208,12 +208,12 @@ fn secrets_are_only_referenced_by_name() {
 fn schedule_inputs_are_messages_the_functions_accept() {
     let t = template();
     let cleanup = &props(&t, "CleanupRule")["Targets"][0];
-    assert_eq!(getatt(&cleanup["Arn"]), Some(("CleanupFunction", "Arn")));
+    assert_eq!(getatt(&cleanup["Arn"]), Some(("TasksFunction", "Arn")));
     let input: Value = serde_json::from_str(cleanup["Input"].as_str().unwrap()).unwrap();
     assert_eq!(input["task"], "cleanup");
-    let webhooks = &props(&t, "WebhooksRule")["Targets"][0];
-    let input: Value = serde_json::from_str(webhooks["Input"].as_str().unwrap()).unwrap();
-    assert_eq!(input["task"], "webhooks");
+    let calls = &props(&t, "CallsRule")["Targets"][0];
+    let input: Value = serde_json::from_str(calls["Input"].as_str().unwrap()).unwrap();
+    assert_eq!(input["task"], "calls");
     // The scheduled rebuild is a ScheduledRebuild message on the FIFO jobs queue.
     let rebuild = &props(&t, "RebuildRule")["Targets"][0];
     assert_eq!(getatt(&rebuild["Arn"]), Some(("JobsQueue", "Arn")));

@@ -9,6 +9,8 @@ use globset::{GlobBuilder, GlobMatcher};
 use regex::Regex;
 use serde::Deserialize;
 
+use crate::names;
+
 /// Where the file lives, relative to the repository root.
 pub const CONFIG_PATH: &str = "slipway.toml";
 
@@ -238,39 +240,27 @@ impl Config {
             let dockerfile = join(&context, im.dockerfile.as_deref().unwrap_or("Dockerfile"))
                 .map_err(|m| err(key("dockerfile"), m.to_string()))?;
             if let Some(n) = &im.name {
-                crate::plan::names::check_repo_name(n).map_err(|m| err(key("name"), m))?;
+                names::check_image_path(n).map_err(|m| err(key("name"), m.to_string()))?;
             }
-            if let Some(t) = &im.target
-                && !is_identifier(t)
-            {
-                return Err(err(
-                    key("target"),
-                    "must be a stage name: letters, digits, `.`, `_`, `-`".into(),
-                ));
+            if let Some(t) = &im.target {
+                names::check_name(t)
+                    .map_err(|e| err(key("target"), format!("a build stage name {e}")))?;
             }
             for a in im.build_args.keys() {
-                if !is_env_name(a) {
-                    return Err(err(
+                names::check_build_arg_name(a).map_err(|e| {
+                    err(
                         format!("image[{i}].build_args.{a}"),
-                        "a build argument name holds only ASCII letters, digits and `_`, not starting with a digit".into(),
-                    ));
-                }
+                        format!("a build argument name {e}"),
+                    )
+                })?;
             }
             for (j, p) in im.platforms.iter().enumerate() {
-                if !is_platform(p) {
-                    return Err(err(
-                        format!("image[{i}].platforms[{j}]"),
-                        "must be `os/arch` or `os/arch/variant`, e.g. `linux/arm64`".into(),
-                    ));
-                }
+                names::check_platform(p)
+                    .map_err(|e| err(format!("image[{i}].platforms[{j}]"), e.to_string()))?;
             }
-            if let Some(p) = &im.tag_prefix
-                && !is_identifier(p)
-            {
-                return Err(err(
-                    key("tag_prefix"),
-                    "may hold only letters, digits, `.`, `_`, `-`".into(),
-                ));
+            if let Some(p) = &im.tag_prefix {
+                names::check_name(p)
+                    .map_err(|e| err(key("tag_prefix"), format!("a tag prefix {e}")))?;
             }
             if let Some(s) = &im.schedule
                 && !is_schedule(s)
@@ -282,12 +272,12 @@ impl Config {
                 ));
             }
             for (j, d) in im.deploy.iter().enumerate() {
-                if !is_identifier(d) {
-                    return Err(err(
+                names::check_name(d).map_err(|e| {
+                    err(
                         format!("image[{i}].deploy[{j}]"),
-                        "a deploy target name holds only letters, digits, `.`, `_`, `-`".into(),
-                    ));
-                }
+                        format!("a deploy target name {e}"),
+                    )
+                })?;
             }
             let own = im
                 .rule
@@ -542,29 +532,6 @@ pub fn join(dir: &str, rel: &str) -> Result<String, &'static str> {
     }
 }
 
-fn is_identifier(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
-fn is_env_name(s: &str) -> bool {
-    !s.is_empty()
-        && !s.as_bytes()[0].is_ascii_digit()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-fn is_platform(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('/').collect();
-    (2..=3).contains(&parts.len())
-        && parts.iter().all(|p| {
-            !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        })
-}
-
 /// One grammar for schedules: EventBridge's, as `slipway serve` evaluates it.
 fn is_schedule(s: &str) -> bool {
     crate::schedule::ScheduleExpr::parse(s).is_ok()
@@ -665,6 +632,34 @@ deploy = ["prod"]
 
         let e = Config::parse("[[image]]\ncontext = \"../..\"\n").unwrap_err();
         assert_eq!((e.line, e.key.as_str()), (2, "image[0].context"), "{e}");
+    }
+
+    /// `slipway.toml` applies the build environment's own rules (`crate::names`): a value it
+    /// accepts is never refused when the image is built.
+    #[test]
+    fn names_follow_the_build_environments_rules() {
+        for (field, value, key) in [
+            ("target", "\"-stage\"", "image[0].target"),
+            ("tag_prefix", "\".web\"", "image[0].tag_prefix"),
+            ("deploy", "[\"-prod\"]", "image[0].deploy[0]"),
+            (
+                "platforms",
+                &format!("[\"linux/{}\"]", "a".repeat(33)),
+                "image[0].platforms[0]",
+            ),
+            ("name", "\"Web\"", "image[0].name"),
+        ] {
+            let text = format!("[[image]]\ncontext = \"a\"\n{field} = {value}\n");
+            let e = Config::parse(&text).unwrap_err();
+            assert_eq!((e.line, e.key.as_str()), (3, key), "{e}");
+        }
+        let long = "A".repeat(129);
+        let e = Config::parse(&format!(
+            "[[image]]\ncontext = \"a\"\n[image.build_args]\n{long} = \"1\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, format!("image[0].build_args.{long}"), "{e}");
+        Config::parse("[[image]]\ncontext = \"a\"\ntarget = \"runtime\"\ntag_prefix = \"web-\"\ndeploy = [\"prod.web\"]\n").unwrap();
     }
 
     #[test]

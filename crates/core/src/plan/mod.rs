@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod config;
 pub mod dockerfile;
-pub mod names;
+pub mod naming;
 pub mod planner;
 pub mod source;
 
@@ -19,7 +19,7 @@ pub use source::{Diff, RepoSource, SourceError};
 use futures::StreamExt as _;
 
 use crate::job::{Job, Trigger};
-use crate::names::{check_ref, check_sha, is_zero_sha};
+use crate::names::{check_branch, check_ref, check_sha, is_zero_sha};
 use crate::refs::{RefKind, split_ref};
 
 /// What a push builds.
@@ -171,13 +171,13 @@ pub async fn plan_job<S: RepoSource>(
     job: &Job,
     settings: &PlanSettings,
 ) -> Result<Plan, PlanError> {
-    names::check_namespace(&settings.namespace).map_err(|reason| PlanError::Namespace {
+    crate::names::check_namespace(&settings.namespace).map_err(|reason| PlanError::Namespace {
         namespace: settings.namespace.clone(),
-        reason,
+        reason: reason.to_string(),
     })?;
     check_ref(&job.git_ref)
         .map_err(|e| PlanError::InvalidInput(format!("the ref `{}` {e}", job.git_ref)))?;
-    check_ref(&format!("refs/heads/{}", job.default_branch)).map_err(|e| {
+    check_branch(&job.default_branch).map_err(|e| {
         PlanError::InvalidInput(format!("the default branch `{}` {e}", job.default_branch))
     })?;
     let rev = if job.commit.is_empty() {

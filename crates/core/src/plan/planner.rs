@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::config::{BuildRule, Config, ImageConfig, Latest, RuleSource, SourceType};
 use super::dockerfile::base_images;
-use super::names::{
+use super::naming::{
     full_name, image_name, normalize_reference, parse_version, sanitize_tag, semver_tags,
 };
 use super::{ChangeSource, Plan, PlanError, PlanProblem, PlannedImage};

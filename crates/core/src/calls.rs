@@ -1,5 +1,6 @@
-//! Webhook targets: the configuration of the HTTP calls slipway makes on a schedule (scheduled
-//! webhooks) and, later, to webhook sinks. Parsing and validation only; `slipway-hooks` sends.
+//! Call targets: the configuration of slipway's calls, the HTTP requests it makes on a schedule
+//! (scheduled calls) and with each notification (`slipway serve`'s notification calls). Parsing
+//! and validation only; `slipway-calls` sends.
 //!
 //! The configuration is a JSON array (an SSM parameter on AWS, a file for `slipway serve`):
 //!
@@ -17,6 +18,9 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use serde::{Deserialize, Serialize};
+
+use crate::names;
+use crate::secrets::SecretRef;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(300);
@@ -76,13 +80,6 @@ pub enum AuthScheme {
     Basic,
 }
 
-/// Where a secret lives. Only its name ever appears in logs and reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretRef {
-    Parameter(String),
-    File(String),
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Auth {
     pub scheme: AuthScheme,
@@ -109,7 +106,7 @@ impl ExpectedStatus {
 
 /// A validated target.
 #[derive(Debug, Clone)]
-pub struct HookTarget {
+pub struct CallTarget {
     pub name: String,
     pub url: url::Url,
     pub method: Method,
@@ -126,7 +123,7 @@ pub struct HookTarget {
 /// A target that cannot be sent. Names the target (or its position when it has no usable name)
 /// and the field; never repeats a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
-#[error("webhook target {target}: {field}: {reason}")]
+#[error("call target {target}: {field}: {reason}")]
 pub struct TargetError {
     pub target: String,
     pub field: &'static str,
@@ -142,9 +139,9 @@ impl TargetError {
 /// The configuration as a whole is unusable (not a JSON array, too many targets).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TargetsError {
-    #[error("webhook targets must be a JSON array of objects: {0}")]
+    #[error("call targets must be a JSON array of objects: {0}")]
     NotAnArray(String),
-    #[error("at most {MAX_TARGETS} webhook targets are allowed")]
+    #[error("at most {MAX_TARGETS} call targets are allowed")]
     TooMany,
 }
 
@@ -158,7 +155,7 @@ impl TargetsError {
 }
 
 /// Parses every target on its own, in order. Duplicate names: the later target is refused.
-pub fn parse_targets(json: &str) -> Result<Vec<Result<HookTarget, TargetError>>, TargetsError> {
+pub fn parse_targets(json: &str) -> Result<Vec<Result<CallTarget, TargetError>>, TargetsError> {
     let items: Vec<serde_json::Value> =
         serde_json::from_str(json).map_err(|e| TargetsError::NotAnArray(e.to_string()))?;
     if items.len() > MAX_TARGETS {
@@ -173,7 +170,7 @@ pub fn parse_targets(json: &str) -> Result<Vec<Result<HookTarget, TargetError>>,
             let label = item
                 .get("name")
                 .and_then(|n| n.as_str())
-                .filter(|n| check_name(n).is_ok())
+                .filter(|n| names::check_name(n).is_ok())
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("#{}", i + 1));
             let config: TargetConfig = serde_json::from_value(item).map_err(|e| TargetError {
@@ -198,19 +195,6 @@ pub fn parse_targets(json: &str) -> Result<Vec<Result<HookTarget, TargetError>>,
         .collect())
 }
 
-fn check_name(name: &str) -> Result<(), &'static str> {
-    if name.is_empty() || name.len() > 64 {
-        return Err("must be 1 to 64 characters");
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-    {
-        return Err("may hold only ASCII letters, digits, `.`, `_` and `-`");
-    }
-    Ok(())
-}
-
 /// Headers slipway sets itself or that auth owns.
 const RESERVED_HEADERS: &[&str] = &[
     "authorization",
@@ -223,9 +207,9 @@ const RESERVED_HEADERS: &[&str] = &[
 type FieldError = (&'static str, String);
 
 impl TargetConfig {
-    pub fn validate(self) -> Result<HookTarget, FieldError> {
+    pub fn validate(self) -> Result<CallTarget, FieldError> {
         let bad = |field: &'static str, reason: &str| (field, reason.to_string());
-        check_name(&self.name).map_err(|r| bad("name", r))?;
+        names::check_name(&self.name).map_err(|r| bad("name", r.0))?;
         let url = url::Url::parse(&self.url).map_err(|_| bad("url", "must be an absolute URL"))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(bad("url", "must be an http:// or https:// URL with a host"));
@@ -299,7 +283,7 @@ impl TargetConfig {
             Some(r) if r <= MAX_RETRIES => r,
             Some(_) => return Err(bad("retries", "must be from 0 to 10")),
         };
-        Ok(HookTarget {
+        Ok(CallTarget {
             name: self.name,
             url,
             method,
@@ -354,19 +338,6 @@ fn validate_auth(a: AuthConfig) -> Result<Auth, FieldError> {
             secret,
         }),
     }
-}
-
-/// Whether an answer is worth another attempt: server errors and throttling are; any other
-/// answer is final (a 404 or an unexpected 200 does not change by asking again).
-pub fn retryable_status(status: u16) -> bool {
-    status >= 500 || status == 429 || status == 408
-}
-
-/// The wait before attempt `attempt` (2 = the first retry): `base * 2^(attempt - 2)`, capped at
-/// `max`.
-pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
-    let exp = attempt.saturating_sub(2).min(20);
-    base.saturating_mul(1u32 << exp).min(max)
 }
 
 #[cfg(test)]
@@ -457,17 +428,5 @@ mod tests {
             parse_targets(r#"{"name":"x"}"#).unwrap_err().code(),
             "invalid_targets"
         );
-    }
-
-    #[test]
-    fn retry_policy() {
-        assert!(retryable_status(500) && retryable_status(503) && retryable_status(429));
-        assert!(!retryable_status(404) && !retryable_status(200) && !retryable_status(301));
-        let (b, m) = (Duration::from_millis(100), Duration::from_secs(1));
-        assert_eq!(backoff(2, b, m), Duration::from_millis(100));
-        assert_eq!(backoff(3, b, m), Duration::from_millis(200));
-        assert_eq!(backoff(4, b, m), Duration::from_millis(400));
-        assert_eq!(backoff(9, b, m), m);
-        assert_eq!(backoff(u32::MAX, b, m), m);
     }
 }

@@ -1,23 +1,23 @@
-//! The scheduled-tasks Lambda (`slipway-cleanup`), invoked by EventBridge schedule rules with a
+//! The tasks Lambda (`slipway-tasks`), invoked by EventBridge schedule rules with a
 //! constant JSON input:
 //!
 //! - `{"task": "cleanup"}` (weekly): deletes the CodeBuild project's builds older than the
 //!   retention, never a running one, and reports what CodeBuild refused. Optional fields:
 //!   `"dry_run": true`, `"retention_days": N` (override the environment for one run).
-//! - `{"task": "webhooks"}`: sends the scheduled webhooks listed in the targets SSM parameter.
+//! - `{"task": "calls"}`: makes the scheduled calls listed in the call targets SSM parameter.
 //!
 //! The summary is the invocation's result and a log line; it goes to SNS when builds were
 //! deleted or anything failed.
 
 use std::time::Duration;
 
-use secrecy::SecretString;
 use serde::Deserialize;
 use slipway_aws::cleanup::{CleanupRequest, cleanup};
-use slipway_core::hook_targets::{self, SecretRef};
+use slipway_aws::ssm::SsmSecrets;
+use slipway_calls::SendOptions;
+use slipway_core::calls;
 use slipway_core::retention::{Retention, RetentionError};
 use slipway_core::settings::{SettingError, Vars};
-use slipway_hooks::{SecretSource, SendOptions};
 
 /// Every environment variable the function reads (checked against the template).
 pub const ENV_VARS: &[&str] = &[
@@ -25,8 +25,8 @@ pub const ENV_VARS: &[&str] = &[
     ENV_RETENTION_DAYS,
     ENV_DRY_RUN,
     ENV_TOPIC_ARN,
-    ENV_WEBHOOK_TARGETS_PARAM,
-    ENV_WEBHOOK_CONCURRENCY,
+    ENV_CALL_TARGETS_PARAM,
+    ENV_CALL_CONCURRENCY,
 ];
 /// The CodeBuild project whose builds are cleaned up.
 pub const ENV_PROJECT_NAME: &str = "SLIPWAY_PROJECT_NAME";
@@ -36,13 +36,13 @@ pub const ENV_RETENTION_DAYS: &str = "SLIPWAY_RETENTION_DAYS";
 pub const ENV_DRY_RUN: &str = "SLIPWAY_DRY_RUN";
 /// SNS topic for the summaries (optional: without it, summaries only go to the log).
 pub const ENV_TOPIC_ARN: &str = "SLIPWAY_TOPIC_ARN";
-/// SSM parameter holding the scheduled webhooks' targets as a JSON array (optional).
-pub const ENV_WEBHOOK_TARGETS_PARAM: &str = "SLIPWAY_WEBHOOK_TARGETS_PARAM";
-/// Webhook requests in flight at once (default 4).
-pub const ENV_WEBHOOK_CONCURRENCY: &str = "SLIPWAY_WEBHOOK_CONCURRENCY";
+/// SSM parameter holding the scheduled calls' targets as a JSON array (optional).
+pub const ENV_CALL_TARGETS_PARAM: &str = "SLIPWAY_CALL_TARGETS_PARAM";
+/// Calls in flight at once (default 4).
+pub const ENV_CALL_CONCURRENCY: &str = "SLIPWAY_CALL_CONCURRENCY";
 
 pub const DEFAULT_RETENTION_DAYS: u32 = 30;
-pub const DEFAULT_WEBHOOK_CONCURRENCY: usize = 4;
+pub const DEFAULT_CALL_CONCURRENCY: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
@@ -56,7 +56,7 @@ pub enum TaskError {
     Cleanup(#[from] slipway_aws::cleanup::CleanupError),
     #[error(transparent)]
     Parameter(#[from] slipway_aws::ssm::ParameterError),
-    #[error("the webhook targets in {param} are unusable: {reason}")]
+    #[error("the call targets in {param} are unusable: {reason}")]
     Targets { param: String, reason: String },
     #[error("the HTTP client could not be built: {0}")]
     Client(String),
@@ -93,8 +93,8 @@ pub struct Settings {
     pub retention: Retention,
     pub dry_run: bool,
     pub topic_arn: Option<String>,
-    pub webhook_targets_param: Option<String>,
-    pub webhook_concurrency: usize,
+    pub call_targets_param: Option<String>,
+    pub call_concurrency: usize,
 }
 
 impl Settings {
@@ -111,10 +111,10 @@ impl Settings {
             retention,
             dry_run: vars.flag(ENV_DRY_RUN)?,
             topic_arn: vars.get(ENV_TOPIC_ARN),
-            webhook_targets_param: vars.get(ENV_WEBHOOK_TARGETS_PARAM),
-            webhook_concurrency: vars.number(
-                ENV_WEBHOOK_CONCURRENCY,
-                DEFAULT_WEBHOOK_CONCURRENCY,
+            call_targets_param: vars.get(ENV_CALL_TARGETS_PARAM),
+            call_concurrency: vars.number(
+                ENV_CALL_CONCURRENCY,
+                DEFAULT_CALL_CONCURRENCY,
                 1..=64,
             )?,
         })
@@ -131,7 +131,7 @@ pub enum Task {
         #[serde(default)]
         retention_days: Option<u32>,
     },
-    Webhooks {},
+    Calls {},
 }
 
 /// The AWS clients and settings, built once per cold start.
@@ -142,7 +142,7 @@ pub struct Context {
     pub sns: aws_sdk_sns::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub http: reqwest::Client,
-    pub webhook_backoff: (Duration, Duration),
+    pub call_backoff: (Duration, Duration),
 }
 
 impl Context {
@@ -152,25 +152,9 @@ impl Context {
             codebuild: aws_sdk_codebuild::Client::new(aws),
             sns: aws_sdk_sns::Client::new(aws),
             ssm: aws_sdk_ssm::Client::new(aws),
-            http: slipway_hooks::client().map_err(|e| TaskError::Client(e.to_string()))?,
-            webhook_backoff: (Duration::from_millis(500), Duration::from_secs(10)),
+            http: slipway_calls::client().map_err(|e| TaskError::Client(e.to_string()))?,
+            call_backoff: (Duration::from_millis(500), Duration::from_secs(10)),
         })
-    }
-}
-
-/// Auth secrets of webhook targets from SSM parameters (decrypted); files are refused here.
-pub struct SsmSecrets<'a>(pub &'a aws_sdk_ssm::Client);
-
-impl SecretSource for SsmSecrets<'_> {
-    async fn read(&self, secret: &SecretRef) -> Result<SecretString, String> {
-        match secret {
-            SecretRef::Parameter(name) => slipway_aws::ssm::get_parameter(self.0, name)
-                .await
-                .map_err(|e| e.to_string()),
-            SecretRef::File(path) => Err(format!(
-                "secret file {path} cannot be read on AWS; use `parameter`"
-            )),
-        }
     }
 }
 
@@ -205,43 +189,48 @@ pub async fn handle(
             }
             Ok(out)
         }
-        Task::Webhooks {} => {
+        Task::Calls {} => {
             let param = ctx
                 .settings
-                .webhook_targets_param
+                .call_targets_param
                 .as_deref()
-                .ok_or(SettingError::Missing(ENV_WEBHOOK_TARGETS_PARAM))?;
+                .ok_or(SettingError::Missing(ENV_CALL_TARGETS_PARAM))?;
             let raw = slipway_aws::ssm::get_parameter(&ctx.ssm, param).await?;
-            let targets = hook_targets::parse_targets(secrecy::ExposeSecret::expose_secret(&raw))
+            let targets = calls::parse_targets(secrecy::ExposeSecret::expose_secret(&raw))
                 .map_err(|e| TaskError::Targets {
-                param: param.to_string(),
-                reason: e.to_string(),
-            })?;
+                    param: param.to_string(),
+                    reason: e.to_string(),
+                })?;
             let opts = SendOptions {
-                concurrency: ctx.settings.webhook_concurrency,
-                backoff_base: ctx.webhook_backoff.0,
-                backoff_max: ctx.webhook_backoff.1,
+                concurrency: ctx.settings.call_concurrency,
+                backoff_base: ctx.call_backoff.0,
+                backoff_max: ctx.call_backoff.1,
             };
-            let report =
-                slipway_hooks::send_all(&ctx.http, targets, &SsmSecrets(&ctx.ssm), &opts).await;
+            let report = slipway_calls::send_all(
+                &ctx.http,
+                targets,
+                &SsmSecrets::new(ctx.ssm.clone()),
+                &opts,
+            )
+            .await;
             tracing::info!(
                 delivered = report.delivered,
                 failed = report.failed,
                 invalid = report.invalid,
-                "scheduled webhooks finished"
+                "scheduled calls finished"
             );
             let mut out = serde_json::to_value(&report).expect("a report serializes");
             if !report.all_delivered() {
                 let not = report.results.len() - report.delivered;
                 let subject = format!(
-                    "slipway scheduled webhooks: {not} of {} not delivered",
+                    "slipway scheduled calls: {not} of {} not delivered",
                     report.results.len()
                 );
                 let mut body = String::new();
                 for r in report
                     .results
                     .iter()
-                    .filter(|r| r.outcome != slipway_hooks::Outcome::Delivered)
+                    .filter(|r| r.outcome != slipway_calls::Outcome::Delivered)
                 {
                     body.push_str(&format!(
                         "{}: {:?} after {} attempt(s){}{}\n",
@@ -257,7 +246,7 @@ pub async fn handle(
                             .unwrap_or_default(),
                     ));
                 }
-                let notified = notify(ctx, &subject, &body, "webhooks").await;
+                let notified = notify(ctx, &subject, &body, "calls").await;
                 out["notified"] = serde_json::Value::Bool(notified);
             }
             Ok(out)
@@ -290,8 +279,9 @@ async fn notify(ctx: &Context, subject: &str, body: &str, task: &str) -> bool {
 /// Builds the clients once, then serves invocations.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     slipway_aws::logging::init();
-    let settings = Settings::from_vars(|k| std::env::var(k).ok())
-        .inspect_err(|e| tracing::error!(error = %e, code = e.code(), "cleanup cannot start"))?;
+    let settings = Settings::from_vars(|k| std::env::var(k).ok()).inspect_err(
+        |e| tracing::error!(error = %e, code = e.code(), "the tasks Lambda cannot start"),
+    )?;
     let aws = aws_config::load_from_env().await;
     let ctx = Context::new(settings, &aws)?;
     let ctx = &ctx;

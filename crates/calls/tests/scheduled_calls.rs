@@ -1,4 +1,4 @@
-//! Scheduled webhooks against real HTTP servers on 127.0.0.1: a slow target (timeout), a failing
+//! Scheduled calls against real HTTP servers on 127.0.0.1: a slow target (timeout), a failing
 //! one (500), good ones, misconfigured ones; every target that can be attempted is, each gets its
 //! result, and the server sees no more concurrent requests than the bound.
 
@@ -12,8 +12,8 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::routing::any;
-use slipway_core::hook_targets::parse_targets;
-use slipway_hooks::{FileSecrets, Outcome, SendOptions, client, send_all};
+use slipway_calls::{FileSecrets, Outcome, SendOptions, client, send_all};
+use slipway_core::calls::parse_targets;
 
 /// One `good-*` request as the server saw it: name, method, authorization, `X-Slipway-Test`, body.
 type Request = (String, Method, Option<String>, Option<String>, String);

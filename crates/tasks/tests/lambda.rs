@@ -1,6 +1,6 @@
 //! The scheduled-tasks Lambda's handler end to end: SSM and SNS on the moto server (the SNS
 //! summary read back through an SQS subscription), CodeBuild with `aws-smithy-mocks` (moto's
-//! CodeBuild neither paginates nor deletes), webhook targets on a local HTTP server.
+//! CodeBuild neither paginates nor deletes), call targets on a local HTTP server.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -13,8 +13,8 @@ use aws_sdk_codebuild::types::{Build, BuildNotDeleted, StatusType};
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use aws_smithy_types::DateTime;
 use serde_json::{Value, json};
-use slipway_cleanup::{Context, Settings, TaskError, handle};
 use slipway_core::settings::SettingError;
+use slipway_tasks::{Context, Settings, TaskError, handle};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
@@ -83,8 +83,8 @@ fn settings(topic: Option<String>, param: Option<String>) -> Settings {
         ("SLIPWAY_PROJECT_NAME", Some("slipway".to_string())),
         ("SLIPWAY_RETENTION_DAYS", Some("14".to_string())),
         ("SLIPWAY_TOPIC_ARN", topic),
-        ("SLIPWAY_WEBHOOK_TARGETS_PARAM", param),
-        ("SLIPWAY_WEBHOOK_CONCURRENCY", Some("2".to_string())),
+        ("SLIPWAY_CALL_TARGETS_PARAM", param),
+        ("SLIPWAY_CALL_CONCURRENCY", Some("2".to_string())),
     ]
     .into_iter()
     .filter_map(|(k, v)| v.map(|v| (k, v)))
@@ -157,7 +157,7 @@ fn context(aws: &aws_config::SdkConfig, settings: Settings) -> (Context, Arc<Mut
     let (codebuild, asked) = codebuild();
     let mut ctx = Context::new(settings, aws).unwrap();
     ctx.codebuild = codebuild;
-    ctx.webhook_backoff = (Duration::from_millis(10), Duration::from_millis(50));
+    ctx.call_backoff = (Duration::from_millis(10), Duration::from_millis(50));
     (ctx, asked)
 }
 
@@ -208,7 +208,7 @@ async fn a_dry_run_deletes_nothing_and_publishes_nothing() {
 }
 
 #[tokio::test]
-async fn scheduled_webhooks_use_targets_and_secrets_from_ssm() {
+async fn scheduled_calls_use_targets_and_secrets_from_ssm() {
     use axum::http::{HeaderMap, StatusCode};
     let aws = slipway_aws::testing::moto_config().await;
     let ssm = aws_sdk_ssm::Client::new(&aws);
@@ -261,9 +261,7 @@ async fn scheduled_webhooks_use_targets_and_secrets_from_ssm() {
         .unwrap();
 
     let (ctx, _) = context(&aws, settings(Some(topic), Some(targets_param)));
-    let out = handle(&ctx, json!({"task": "webhooks"}), NOW)
-        .await
-        .unwrap();
+    let out = handle(&ctx, json!({"task": "calls"}), NOW).await.unwrap();
     let got: Vec<(String, String, u64)> = out["results"]
         .as_array()
         .unwrap()
@@ -300,7 +298,7 @@ async fn scheduled_webhooks_use_targets_and_secrets_from_ssm() {
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert_eq!(
         notes[0]["Subject"],
-        "slipway scheduled webhooks: 4 of 5 not delivered"
+        "slipway scheduled calls: 4 of 5 not delivered"
     );
     assert!(
         notes[0]["Message"]
@@ -318,12 +316,12 @@ async fn bad_input_and_settings_are_named() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "invalid_input");
-    let err = handle(&ctx, json!({"task": "webhooks"}), NOW)
+    let err = handle(&ctx, json!({"task": "calls"}), NOW)
         .await
         .unwrap_err();
     assert!(matches!(
         err,
-        TaskError::Setting(SettingError::Missing("SLIPWAY_WEBHOOK_TARGETS_PARAM"))
+        TaskError::Setting(SettingError::Missing("SLIPWAY_CALL_TARGETS_PARAM"))
     ));
     let err = handle(&ctx, json!({"task": "cleanup", "retention_days": 0}), NOW)
         .await
@@ -359,7 +357,7 @@ async fn bad_input_and_settings_are_named() {
     assert!(err.to_string().contains("SLIPWAY_DRY_RUN"), "{err}");
     let s = Settings::from_vars(vars(&[("SLIPWAY_PROJECT_NAME", "p")])).unwrap();
     assert_eq!(
-        (s.retention.in_days(), s.dry_run, s.webhook_concurrency),
+        (s.retention.in_days(), s.dry_run, s.call_concurrency),
         (30, false, 4)
     );
 }

@@ -1,6 +1,6 @@
 //! The scheduled tasks' own costs: schedule evaluation (what `slipway serve` does every tick),
 //! the retention rule over a large history, a cleanup run over 1000 builds (10 pages) with
-//! CodeBuild mocked, and 100 scheduled webhooks to a local server.
+//! CodeBuild mocked, and 100 scheduled calls to a local server.
 
 use std::hint::black_box;
 
@@ -11,7 +11,7 @@ use aws_sdk_codebuild::types::{Build, StatusType};
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use criterion::{Criterion, criterion_group, criterion_main};
 use slipway_aws::cleanup::{CleanupRequest, cleanup};
-use slipway_core::hook_targets::parse_targets;
+use slipway_core::calls::parse_targets;
 use slipway_core::retention::{BuildAge, Retention};
 use slipway_core::schedule::ScheduleExpr;
 use time::Duration;
@@ -105,7 +105,7 @@ fn cleanup_run(c: &mut Criterion) {
     });
 }
 
-fn webhooks(c: &mut Criterion) {
+fn calls(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let base = rt.block_on(async {
         let app = axum::Router::new().route(
@@ -123,21 +123,21 @@ fn webhooks(c: &mut Criterion) {
             .collect::<Vec<_>>(),
     )
     .to_string();
-    let client = slipway_hooks::client().unwrap();
-    let mut group = c.benchmark_group("webhooks 100 targets");
+    let client = slipway_calls::client().unwrap();
+    let mut group = c.benchmark_group("calls 100 targets");
     group.sample_size(20);
     for concurrency in [1, 8] {
-        let opts = slipway_hooks::SendOptions {
+        let opts = slipway_calls::SendOptions {
             concurrency,
             ..Default::default()
         };
         group.bench_function(format!("concurrency {concurrency}"), |b| {
             b.iter(|| {
                 let targets = parse_targets(&config).unwrap();
-                let report = rt.block_on(slipway_hooks::send_all(
+                let report = rt.block_on(slipway_calls::send_all(
                     &client,
                     targets,
-                    &slipway_hooks::FileSecrets,
+                    &slipway_calls::FileSecrets,
                     &opts,
                 ));
                 assert_eq!(report.delivered, 100);
@@ -147,5 +147,5 @@ fn webhooks(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, schedules, retention, cleanup_run, webhooks);
+criterion_group!(benches, schedules, retention, cleanup_run, calls);
 criterion_main!(benches);

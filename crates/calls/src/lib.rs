@@ -1,35 +1,29 @@
-//! slipway's outgoing HTTP calls to configured targets: scheduled webhooks, deploy hooks ([`deploy`]) and
-//! `slipway serve`'s webhook sinks. Every target gets its own timeout, expected status and
+//! slipway's calls: the HTTP requests it makes to configured targets — scheduled calls (the
+//! tasks Lambda), deploy calls to deploy agents ([`deploy`]) and `slipway serve`'s notification
+//! calls (`[[webhook]]`). Every target gets its own timeout, expected status and
 //! retries with exponential backoff; targets are sent concurrently up to a bound; a failing or
 //! misconfigured target never stops the others; each target gets a result.
 //!
-//! Targets come validated from `slipway_core::hook_targets`; secrets (bearer tokens, basic-auth
-//! passwords) are read through the [`SecretSource`] port at send time and never logged.
+//! Targets come validated from `slipway_core::calls`; secrets (bearer tokens, basic-auth
+//! passwords) are read through core's [`SecretReader`] port at send time and never logged.
 
 pub mod deploy;
 
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use slipway_core::hook_targets::{
-    self, AuthScheme, HookTarget, SecretRef, TargetError, retryable_status,
-};
-
-/// Reads the secret a target's auth names. AWS reads SSM parameters; `slipway serve` reads files.
-pub trait SecretSource: Sync {
-    fn read(&self, secret: &SecretRef)
-    -> impl Future<Output = Result<SecretString, String>> + Send;
-}
+use slipway_core::calls::{self, AuthScheme, CallTarget, TargetError};
+use slipway_core::retry::{backoff, retryable_status};
+use slipway_core::secrets::{SecretReader, SecretRef};
 
 /// Secrets from files (`slipway serve`): the file's content without its trailing newline.
-/// SSM parameters are refused.
+/// SSM parameters are refused: `slipway serve` holds no AWS credentials.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FileSecrets;
 
-impl SecretSource for FileSecrets {
+impl SecretReader for FileSecrets {
     async fn read(&self, secret: &SecretRef) -> Result<SecretString, String> {
         match secret {
             SecretRef::File(path) => {
@@ -85,7 +79,7 @@ pub enum Outcome {
 
 /// What happened to one target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TargetResult {
+pub struct CallResult {
     pub name: String,
     pub outcome: Outcome,
     /// Requests sent (0 when not attempted).
@@ -104,19 +98,19 @@ pub struct TargetResult {
 
 /// Results of a batch, in the configuration's order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Report {
+pub struct CallReport {
     pub delivered: usize,
     pub failed: usize,
     pub invalid: usize,
-    pub results: Vec<TargetResult>,
+    pub results: Vec<CallResult>,
 }
 
-impl Report {
+impl CallReport {
     pub fn all_delivered(&self) -> bool {
         self.results.iter().all(|r| r.outcome == Outcome::Delivered)
     }
 
-    pub fn get(&self, name: &str) -> Option<&TargetResult> {
+    pub fn get(&self, name: &str) -> Option<&CallResult> {
         self.results.iter().find(|r| r.name == name)
     }
 }
@@ -133,19 +127,19 @@ pub fn client() -> Result<reqwest::Client, reqwest::Error> {
 
 /// Sends every target (invalid ones are reported without a request), at most
 /// `opts.concurrency` at a time.
-pub async fn send_all<S: SecretSource>(
+pub async fn send_all<S: SecretReader>(
     client: &reqwest::Client,
-    targets: Vec<Result<HookTarget, TargetError>>,
+    targets: Vec<Result<CallTarget, TargetError>>,
     secrets: &S,
     opts: &SendOptions,
-) -> Report {
-    let results: Vec<TargetResult> = futures::stream::iter(targets)
+) -> CallReport {
+    let results: Vec<CallResult> = futures::stream::iter(targets)
         .map(|t| async move {
             match t {
                 Ok(target) => send_one(client, &target, secrets, opts).await,
                 Err(e) => {
-                    tracing::error!(target = %e.target, field = e.field, reason = %e.reason, "webhook target is invalid; not sent");
-                    TargetResult {
+                    tracing::error!(target = %e.target, field = e.field, reason = %e.reason, "call target is invalid; not sent");
+                    CallResult {
                         name: e.target.clone(),
                         outcome: Outcome::Invalid,
                         attempts: 0,
@@ -162,7 +156,7 @@ pub async fn send_all<S: SecretSource>(
         .collect()
         .await;
     let count = |o: Outcome| results.iter().filter(|r| r.outcome == o).count();
-    Report {
+    CallReport {
         delivered: count(Outcome::Delivered),
         failed: count(Outcome::Failed) + count(Outcome::SecretUnavailable),
         invalid: count(Outcome::Invalid),
@@ -170,10 +164,10 @@ pub async fn send_all<S: SecretSource>(
     }
 }
 
-fn expected_text(e: &hook_targets::ExpectedStatus) -> String {
+fn expected_text(e: &calls::ExpectedStatus) -> String {
     match e {
-        hook_targets::ExpectedStatus::Success => "2xx".into(),
-        hook_targets::ExpectedStatus::Exactly(codes) => codes
+        calls::ExpectedStatus::Success => "2xx".into(),
+        calls::ExpectedStatus::Exactly(codes) => codes
             .iter()
             .map(u16::to_string)
             .collect::<Vec<_>>()
@@ -183,15 +177,15 @@ fn expected_text(e: &hook_targets::ExpectedStatus) -> String {
 
 /// One target: its secret, then attempts until an expected answer, a final answer or the last
 /// retry.
-pub async fn send_one<S: SecretSource>(
+pub async fn send_one<S: SecretReader>(
     client: &reqwest::Client,
-    target: &HookTarget,
+    target: &CallTarget,
     secrets: &S,
     opts: &SendOptions,
-) -> TargetResult {
+) -> CallResult {
     let started = Instant::now();
     let host = target.url.host_str().unwrap_or_default().to_string();
-    let mut result = TargetResult {
+    let mut result = CallResult {
         name: target.name.clone(),
         outcome: Outcome::Failed,
         attempts: 0,
@@ -209,7 +203,7 @@ pub async fn send_one<S: SecretSource>(
                 result.error_code = Some("secret_unavailable");
                 result.error = Some(reason);
                 result.duration_ms = started.elapsed().as_millis() as u64;
-                tracing::error!(target = %target.name, %host, error = ?result.error, "webhook secret unavailable; not sent");
+                tracing::error!(target = %target.name, %host, error = ?result.error, "call secret unavailable; not sent");
                 return result;
             }
         },
@@ -217,7 +211,7 @@ pub async fn send_one<S: SecretSource>(
     let max_attempts = target.retries + 1;
     for attempt in 1..=max_attempts {
         if attempt > 1 {
-            let wait = hook_targets::backoff(attempt, opts.backoff_base, opts.backoff_max);
+            let wait = backoff(attempt - 1, opts.backoff_base, opts.backoff_max);
             // Equal jitter: between half and all of the backoff, so that targets failing
             // together do not retry in lockstep; never longer than the backoff itself.
             tokio::time::sleep(wait.mul_f64(0.5 + fastrand::f64() / 2.0)).await;
@@ -271,16 +265,16 @@ pub async fn send_one<S: SecretSource>(
                 true
             }
         };
-        tracing::debug!(target = %target.name, attempt, status = ?result.status, error = ?result.error_code, "webhook attempt");
+        tracing::debug!(target = %target.name, attempt, status = ?result.status, error = ?result.error_code, "call attempt");
         if !retry {
             break;
         }
     }
     result.duration_ms = started.elapsed().as_millis() as u64;
     if result.outcome == Outcome::Delivered {
-        tracing::info!(target = %target.name, %host, attempts = result.attempts, status = ?result.status, duration_ms = result.duration_ms, "webhook delivered");
+        tracing::info!(target = %target.name, %host, attempts = result.attempts, status = ?result.status, duration_ms = result.duration_ms, "call delivered");
     } else {
-        tracing::warn!(target = %target.name, %host, attempts = result.attempts, status = ?result.status, error_code = ?result.error_code, error = ?result.error, duration_ms = result.duration_ms, "webhook failed");
+        tracing::warn!(target = %target.name, %host, attempts = result.attempts, status = ?result.status, error_code = ?result.error_code, error = ?result.error, duration_ms = result.duration_ms, "call failed");
     }
     result
 }

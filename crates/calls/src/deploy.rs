@@ -1,22 +1,24 @@
-//! Deploy hooks: for a successful build, one signed `POST` per configured target (the deploy
+//! Deploy calls: for a successful build, one signed `POST` per configured target (the deploy
 //! agent's `/deploys`, body `{"service": ..., "action": "pull"}`), signed with the `v1` scheme of
 //! `slipway_core::deploy` — re-signed with a fresh nonce and timestamp for every attempt, since
-//! the agent refuses a nonce it has seen. Sent through `slipway-hooks` (timeouts, error codes),
+//! the agent refuses a nonce it has seen. Sent through `slipway-calls` (timeouts, error codes),
 //! retried with backoff on timeouts, connection errors, 5xx, 408 and 429; targets run
 //! concurrently, so a slow one never holds up the others.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::{Outcome, SecretSource, SendOptions};
+use crate::{Outcome, SendOptions};
 use futures::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use secrecy::ExposeSecret;
-use slipway_core::hook_targets::{self, ExpectedStatus, HookTarget};
+use slipway_core::calls::{CallTarget, ExpectedStatus};
 use slipway_core::notify::{self, DeployResult, DeployTarget};
+use slipway_core::retry::{backoff, retryable_status};
+use slipway_core::secrets::SecretReader;
 
 /// Calls deploy targets.
-pub struct DeployHooks<S> {
+pub struct DeployCalls<S> {
     pub client: reqwest::Client,
     pub targets: BTreeMap<String, DeployTarget>,
     pub secrets: S,
@@ -26,7 +28,7 @@ pub struct DeployHooks<S> {
     pub backoff_max: Duration,
 }
 
-impl<S: SecretSource> DeployHooks<S> {
+impl<S: SecretReader> DeployCalls<S> {
     pub fn new(targets: BTreeMap<String, DeployTarget>, secrets: S) -> Result<Self, String> {
         Ok(Self {
             client: crate::client().map_err(|e| e.to_string())?,
@@ -75,12 +77,7 @@ impl<S: SecretSource> DeployHooks<S> {
         let opts = SendOptions::default();
         for attempt in 1..=t.retries + 1 {
             if attempt > 1 {
-                tokio::time::sleep(hook_targets::backoff(
-                    attempt,
-                    self.backoff_base,
-                    self.backoff_max,
-                ))
-                .await;
+                tokio::time::sleep(backoff(attempt - 1, self.backoff_base, self.backoff_max)).await;
             }
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -105,7 +102,7 @@ impl<S: SecretSource> DeployHooks<S> {
                     HeaderValue::from_str(&v).expect("signature headers are ASCII"),
                 );
             }
-            let target = HookTarget {
+            let target = CallTarget {
                 name: t.name.clone(),
                 url: t.url.clone(),
                 method: Method::POST,
@@ -125,7 +122,7 @@ impl<S: SecretSource> DeployHooks<S> {
                 result.error_code = None;
                 break;
             }
-            if !r.status.is_none_or(hook_targets::retryable_status) {
+            if !r.status.is_none_or(retryable_status) {
                 break;
             }
         }

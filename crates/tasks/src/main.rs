@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    slipway_cleanup::run().await
+    slipway_tasks::run().await
 }

@@ -1,0 +1,59 @@
+//! The one SSM reader of every Lambda against moto's Parameter Store: a SecureString comes back
+//! decrypted; a missing parameter and a `file` reference are refused with an error that names
+//! the reference and says what to do, never a value.
+
+use aws_sdk_ssm::types::ParameterType;
+use secrecy::ExposeSecret;
+use slipway_aws::ssm::SsmSecrets;
+use slipway_core::secrets::{SecretReader, SecretRef};
+
+#[tokio::test]
+async fn parameters_are_read_and_files_are_refused_on_aws() {
+    let ssm = aws_sdk_ssm::Client::new(&slipway_aws::testing::moto_config().await);
+    let name = format!("/slipway-test/{}/token", uuid_like());
+    ssm.put_parameter()
+        .name(&name)
+        .value("s3cr3t-value")
+        .r#type(ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let secrets = SsmSecrets::new(ssm);
+
+    let value = secrets
+        .read(&SecretRef::Parameter(name.clone()))
+        .await
+        .unwrap();
+    assert_eq!(value.expose_secret(), "s3cr3t-value");
+
+    let missing = format!("{name}-missing");
+    let err = secrets
+        .read(&SecretRef::Parameter(missing.clone()))
+        .await
+        .unwrap_err();
+    assert!(err.contains(&missing), "{err}");
+
+    // A file on a Lambda is either part of the zip or gone: refused, whatever the path.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secret");
+    std::fs::write(&file, "file-value\n").unwrap();
+    let path = file.to_str().unwrap().to_string();
+    let err = secrets
+        .read(&SecretRef::File(path.clone()))
+        .await
+        .unwrap_err();
+    assert!(
+        err.contains(&path) && err.contains("SSM parameter"),
+        "{err}"
+    );
+    assert!(!err.contains("file-value"), "{err}");
+}
+
+/// A name no other run uses (the moto server is shared).
+fn uuid_like() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{nanos:x}-{}", std::process::id())
+}
