@@ -822,8 +822,14 @@ async fn stop_group(child: &mut tokio::process::Child) {
         }
     };
     signal("TERM").await;
-    if tokio::time::timeout(CANCEL_GRACE, child.wait()).await.is_err() {
-        tracing::warn!(pid, "a cancelled build command outlived its grace period; killed");
+    if tokio::time::timeout(CANCEL_GRACE, child.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            pid,
+            "a cancelled build command outlived its grace period; killed"
+        );
     }
     // Whatever bash left behind in its group (a compose `down` still running) goes too.
     signal("KILL").await;
