@@ -270,7 +270,7 @@ async fn image_page(
     headers: HeaderMap,
     Path(image): Path<String>,
 ) -> Response {
-    if slipway_core::build_env::check_image_name(&image).is_err() {
+    if slipway_core::names::check_image_name(&image).is_err() {
         return page_error(
             StatusCode::BAD_REQUEST,
             "No such image",
