@@ -7,6 +7,7 @@ pub mod calls;
 pub mod deploy;
 pub mod job;
 pub mod listener;
+pub mod metrics;
 pub mod names;
 pub mod notify;
 pub mod plan;

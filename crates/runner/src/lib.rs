@@ -11,6 +11,9 @@
 //! one command to the next (the wrapper saves them after each command).
 //!
 //! [`run_build`] builds one image; `slipway build` and `slipway serve` call it.
+//! [`run_build_until`] is the same with a cancellation token: `slipway serve` cancels a running
+//! build through it (its commands' process groups are stopped, nothing runs after, nothing is
+//! pushed after).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +26,7 @@ use slipway_core::build_env::{self, BuildVar, RegistrySettings, VarKind};
 use slipway_core::plan::PlannedImage;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
+pub use tokio_util::sync::CancellationToken;
 
 /// The buildspec slipway ships (the spawner hands the same text to CodeBuild).
 pub const SHIPPED_BUILDSPEC: &str = include_str!("../../../buildspec.yml");
@@ -295,6 +299,8 @@ pub struct BuildRequest {
 pub enum BuildStatus {
     Succeeded,
     Failed,
+    /// Cancelled while it ran (CodeBuild's word for a stopped build).
+    Stopped,
 }
 
 impl BuildStatus {
@@ -302,6 +308,7 @@ impl BuildStatus {
         match self {
             BuildStatus::Succeeded => "SUCCEEDED",
             BuildStatus::Failed => "FAILED",
+            BuildStatus::Stopped => "STOPPED",
         }
     }
 }
@@ -381,6 +388,24 @@ fn now_ms() -> u128 {
 /// Runs the buildspec for one image. Never panics on a build problem: the outcome says what
 /// failed. `log` receives every output line, with secret values masked.
 pub async fn run_build(req: &BuildRequest, log: &(dyn Fn(&str) + Sync)) -> BuildOutcome {
+    run_build_until(req, log, &CancellationToken::new()).await
+}
+
+/// How long a cancelled command's processes get after SIGTERM (docker buildx cancels its build,
+/// an autotest's `trap` takes its compose project down) before the group is killed.
+const CANCEL_GRACE: Duration = Duration::from_secs(10);
+
+/// The error a cancelled command ends the build with.
+const CANCELLED: &str = "the build was cancelled";
+
+/// [`run_build`] that stops when `cancel` fires: the running command's whole process group gets
+/// SIGTERM (then SIGKILL after [`CANCEL_GRACE`]), no later command or phase runs (so nothing is
+/// pushed after the cancel), and the outcome is [`BuildStatus::Stopped`].
+pub async fn run_build_until(
+    req: &BuildRequest,
+    log: &(dyn Fn(&str) + Sync),
+    cancel: &CancellationToken,
+) -> BuildOutcome {
     let started = Instant::now();
     let build_uuid = uuid::Uuid::new_v4();
     let build_id = format!("slipway-local:{build_uuid}");
@@ -396,11 +421,19 @@ pub async fn run_build(req: &BuildRequest, log: &(dyn Fn(&str) + Sync)) -> Build
         work_dir: None,
     };
     let work = req.work_root.join(format!("slipway-build-{build_uuid}"));
-    let result = run_in(req, log, &build_id, &work, &mut outcome).await;
+    let result = if cancel.is_cancelled() {
+        Err(CANCELLED.to_string())
+    } else {
+        run_in(req, log, &build_id, &work, &mut outcome, cancel).await
+    };
     if let Err(e) = result {
         log(&format!("[slipway] {e}"));
         outcome.error = Some(e);
         outcome.status = BuildStatus::Failed;
+    }
+    if cancel.is_cancelled() {
+        outcome.status = BuildStatus::Stopped;
+        outcome.error = Some(CANCELLED.to_string());
     }
     if req.keep_work_dir {
         outcome.work_dir = Some(work);
@@ -418,6 +451,7 @@ async fn run_in(
     build_id: &str,
     work: &Path,
     outcome: &mut BuildOutcome,
+    cancel: &CancellationToken,
 ) -> Result<(), String> {
     // Validate everything before anything runs.
     let vars = build_env::build_env(&req.job, &req.image, &req.registry)
@@ -546,6 +580,7 @@ async fn run_in(
                 &secret_names,
                 &masker,
                 log,
+                cancel,
             )
             .await?;
             if rc != 0 {
@@ -575,6 +610,7 @@ async fn run_in(
                 &secret_names,
                 &masker,
                 log,
+                cancel,
             )
             .await?;
             if rc != 0 {
@@ -715,7 +751,11 @@ async fn run_command(
     secret_names: &str,
     masker: &Masker,
     log: &(dyn Fn(&str) + Sync),
+    cancel: &CancellationToken,
 ) -> Result<i32, String> {
+    if cancel.is_cancelled() {
+        return Err(CANCELLED.into());
+    }
     let mut child = Command::new("bash")
         .arg("-c")
         .arg(WRAPPER)
@@ -731,19 +771,69 @@ async fn run_command(
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
+        // Its own process group: a cancel stops bash and everything it started (docker buildx,
+        // docker compose, the test's processes) at once.
+        .process_group(0)
         .spawn()
         .map_err(|e| format!("cannot run bash: {e}"))?;
-    if let Some(out) = child.stdout.take() {
-        let mut lines = BufReader::new(out).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            log(&masker.mask(&line));
+    let out = child.stdout.take();
+    let run = async {
+        if let Some(out) = out {
+            let mut lines = BufReader::new(out).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                log(&masker.mask(&line));
+            }
+        }
+        child.wait().await
+    };
+    let ended = tokio::select! {
+        status = run => Some(status),
+        () = cancel.cancelled() => None,
+    };
+    match ended {
+        Some(status) => {
+            let status = status.map_err(|e| format!("cannot wait for bash: {e}"))?;
+            Ok(status.code().unwrap_or(128))
+        }
+        None => {
+            stop_group(&mut child).await;
+            Err(CANCELLED.into())
         }
     }
-    let status = child
-        .wait()
+}
+
+/// SIGTERM to the command's process group, SIGKILL to what is left after [`CANCEL_GRACE`].
+async fn stop_group(child: &mut tokio::process::Child) {
+    let Some(pid) = child.id() else {
+        return;
+    };
+    // `kill` as argv (no shell, no unsafe): a negative pid names the process group.
+    let group = format!("-{pid}");
+    let signal = |sig: &'static str| {
+        let group = group.clone();
+        async move {
+            let _ = Command::new("kill")
+                .args(["-s", sig, "--", &group])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .await;
+        }
+    };
+    signal("TERM").await;
+    if tokio::time::timeout(CANCEL_GRACE, child.wait())
         .await
-        .map_err(|e| format!("cannot wait for bash: {e}"))?;
-    Ok(status.code().unwrap_or(128))
+        .is_err()
+    {
+        tracing::warn!(
+            pid,
+            "a cancelled build command outlived its grace period; killed"
+        );
+    }
+    // Whatever bash left behind in its group (a compose `down` still running) goes too.
+    signal("KILL").await;
+    let _ = child.wait().await;
 }
 
 /// The exported variables' values at the end of the build, read from the saved state.

@@ -83,6 +83,17 @@ retention_days = 30
 # repository_name = "acme/images"        # owner/name (default: from the URL or the directory)
 # branch = "main"                        # default: the repository's default branch
 # images = ["acme/base"]
+
+# The web pages (/, /web/...), the JSON history, the logs and /metrics. Without a [web] section
+# they are open to whoever reaches `listen` (127.0.0.1 by default). With one, they need basic
+# auth (browsers) or `Authorization: Bearer <token>` (scripts, Prometheus); cancel and retry
+# always do. Badges, /healthz and /hooks/github stay public.
+# [web]
+# username = "ops"                       # basic auth, with the password in password_file
+# password_file = "/etc/slipway/web-password"
+# token_file = "/etc/slipway/web-token"  # a bearer token, at least 16 bytes
+# public_read = false                    # true: reading needs no credentials, cancel and retry do
+# origin = "https://ci.example.com"      # the public origin behind a reverse proxy (CSRF check)
 "#;
 
 /// A `[[webhook]]` entry: a `slipway_core::calls` target without `method` and `body`
@@ -209,6 +220,56 @@ pub struct ServeConfig {
     pub webhooks: Vec<WebhookConfig>,
     #[serde(rename = "schedule")]
     pub schedules: Vec<ScheduleConfig>,
+    /// `[web]`: who may read the pages and act on builds.
+    pub web: Option<WebConfig>,
+}
+
+/// The `[web]` section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub token_file: Option<PathBuf>,
+    #[serde(default)]
+    pub public_read: bool,
+    pub origin: Option<String>,
+}
+
+impl WebConfig {
+    /// Rules a value-by-value parse cannot see (the files are read at start).
+    pub fn check(&self) -> Result<(), String> {
+        match (&self.username, &self.password_file) {
+            (Some(_), None) => return Err("[web] `username` needs `password_file`".into()),
+            (None, Some(_)) => return Err("[web] `password_file` needs `username`".into()),
+            (Some(u), Some(_))
+                if u.is_empty() || u.contains(':') || u.chars().any(char::is_control) =>
+            {
+                return Err(
+                    "[web] `username` must be non-empty, without `:` or control characters".into(),
+                );
+            }
+            _ => {}
+        }
+        if self.password_file.is_none() && self.token_file.is_none() {
+            return Err("[web] needs `username` and `password_file`, or `token_file`".into());
+        }
+        if let Some(o) = &self.origin {
+            let ok = (o.starts_with("https://") || o.starts_with("http://"))
+                && url::Url::parse(o).is_ok_and(|u| {
+                    u.host_str().is_some()
+                        && u.path() == "/"
+                        && !o.ends_with('/')
+                        && u.username().is_empty()
+                });
+            if !ok {
+                return Err(format!(
+                    "[web] `origin` = {o:?}: a scheme and host (and port), like https://ci.example.com"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for ServeConfig {
@@ -235,6 +296,7 @@ impl Default for ServeConfig {
             retention_days: 30,
             webhooks: Vec::new(),
             schedules: Vec::new(),
+            web: None,
         }
     }
 }
@@ -311,6 +373,9 @@ impl ServeConfig {
         self.retention()
             .map_err(|e| format!("`retention_days`: {e}"))?;
         self.webhook_targets()?;
+        if let Some(w) = &self.web {
+            w.check()?;
+        }
         let mut names = std::collections::BTreeSet::new();
         for s in &self.schedules {
             ScheduleExpr::parse(&s.expression)
@@ -439,7 +504,7 @@ mod tests {
             .lines()
             .map(|l| match l.strip_prefix("# ") {
                 Some(rest)
-                    if rest.starts_with("[[")
+                    if rest.starts_with('[')
                         || rest.split_once(" = ").is_some_and(|(k, _)| {
                             k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
                         }) =>
@@ -453,6 +518,11 @@ mod tests {
         let all: ServeConfig = toml::from_str(&uncommented).unwrap();
         assert_eq!(all.webhooks.len(), 1);
         assert_eq!(all.schedules.len(), 1);
+        assert!(
+            all.web
+                .as_ref()
+                .is_some_and(|w| w.username.as_deref() == Some("ops"))
+        );
         all.webhook_targets().unwrap();
         assert_eq!(
             all.schedules[0].rebuild().unwrap().repository,

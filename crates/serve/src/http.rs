@@ -1,5 +1,5 @@
-//! The HTTP side of `slipway serve`: the listener's decision on `POST /hooks/github`, and the
-//! build history, logs and badges.
+//! The HTTP side of `slipway serve`: the listener's decision on `POST /hooks/github`, the
+//! build history, logs and badges in JSON, `/metrics`, and the pages (`crate::web`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,32 +9,48 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use serde::Deserialize;
 use serde_json::json;
 use slipway_core::listener::{self, Inbound, ListenerConfig};
 
+use super::metrics::Metrics;
 use super::store::{self, SqliteQueue, Store};
-use super::worker::log_path;
+use super::web;
+use super::worker::{Worker, log_path};
 
 pub struct AppState {
     pub listener: ListenerConfig,
     pub queue: SqliteQueue,
     pub store: Arc<Store>,
     pub data_dir: PathBuf,
+    pub worker: Arc<Worker>,
+    pub metrics: Arc<Metrics>,
+    pub auth: web::auth::WebAuth,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
     // One byte over the listener's limit reaches the listener, which answers 413 in JSON.
     let limit = state.listener.max_body_bytes + 1;
-    Router::new()
-        .route("/hooks/github", any(hook))
-        .route("/healthz", get(healthz))
+    // What `[web]` protects: the history, logs, metrics and pages.
+    let reading = Router::new()
         .route("/builds", get(builds))
         .route("/builds/{id}", get(build))
         .route("/builds/{id}/log", get(build_log))
+        .route("/metrics", get(metrics))
+        .merge(web::with_page_headers(web::routes()))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            web::read_access,
+        ));
+    Router::new()
+        .route("/hooks/github", any(hook))
+        .route("/healthz", get(healthz))
         .route("/badge/{*image}", get(badge))
+        .merge(reading)
+        .merge(web::action_routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
@@ -48,7 +64,7 @@ fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response
         .into_response()
 }
 
-fn store_error(e: rusqlite::Error) -> Response {
+pub(crate) fn store_error(e: rusqlite::Error) -> Response {
     tracing::error!(error = %e, "the job store failed a read");
     error(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -73,6 +89,8 @@ async fn hook(
         body: &body,
     };
     let reply = listener::handle(&st.listener, &st.queue, &req).await;
+    st.metrics
+        .webhook(slipway_core::metrics::webhook_answer(&reply));
     (reply.status, axum::Json(reply.body)).into_response()
 }
 
@@ -80,6 +98,27 @@ async fn healthz(State(st): State<Arc<AppState>>) -> Response {
     let s = st.store.clone();
     match tokio::task::spawn_blocking(move || s.counts()).await {
         Ok(Ok(counts)) => axum::Json(json!({ "status": "ok", "counts": counts })).into_response(),
+        Ok(Err(e)) => store_error(e),
+        Err(_) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the store task failed",
+        ),
+    }
+}
+
+/// `GET /metrics`: Prometheus' text format.
+async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+    let s = st.store.clone();
+    match tokio::task::spawn_blocking(move || s.counts()).await {
+        Ok(Ok(counts)) => (
+            [
+                (header::CONTENT_TYPE, super::metrics::CONTENT_TYPE),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            st.metrics.render(&counts),
+        )
+            .into_response(),
         Ok(Err(e)) => store_error(e),
         Err(_) => error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -182,7 +221,7 @@ async fn build_log(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> R
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
-async fn read_from(path: &std::path::Path, offset: u64) -> Vec<u8> {
+pub(crate) async fn read_from(path: &std::path::Path, offset: u64) -> Vec<u8> {
     use tokio::io::{AsyncReadExt, AsyncSeekExt};
     let Ok(mut f) = tokio::fs::File::open(path).await else {
         return Vec::new();

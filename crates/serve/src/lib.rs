@@ -8,11 +8,14 @@ use std::sync::Arc;
 use slipway_runner::{Buildspec, SHIPPED_BUILDSPEC, SecretSource};
 
 pub mod config;
+pub mod history;
 pub mod http;
+pub mod metrics;
 pub mod notify;
 pub mod retention;
 pub mod schedule;
 pub mod store;
+pub mod web;
 pub mod worker;
 
 pub use config::{EXAMPLE, ServeConfig, StartError};
@@ -117,6 +120,7 @@ pub async fn run(args: Options) -> Result<(), StartError> {
     };
     let webhooks = cfg.webhook_targets().map_err(&bad_config)?;
     let retention = cfg.retention().map_err(&bad_config)?;
+    let auth = web::auth::WebAuth::load(cfg.web.as_ref()).map_err(|e| bad_config(e.to_string()))?;
     check_docker().await?;
 
     let db = data_dir.join("slipway.db");
@@ -156,6 +160,7 @@ pub async fn run(args: Options) -> Result<(), StartError> {
     }
     tokio::spawn(scheduler.run());
 
+    let metrics = Arc::new(metrics::Metrics::new());
     let worker = Arc::new(worker::Worker {
         store: store.clone(),
         wake: wake.clone(),
@@ -168,8 +173,10 @@ pub async fn run(args: Options) -> Result<(), StartError> {
         secrets,
         parameter_prefix: cfg.parameter_prefix.clone(),
         notifications,
+        metrics: metrics.clone(),
+        running: Default::default(),
     });
-    tokio::spawn(worker.run());
+    tokio::spawn(worker.clone().run());
 
     let state = Arc::new(http::AppState {
         listener: listener_cfg,
@@ -179,6 +186,9 @@ pub async fn run(args: Options) -> Result<(), StartError> {
         },
         store,
         data_dir: data_dir.clone(),
+        worker,
+        metrics,
+        auth,
     });
     tracing::info!(
         listen = %addr,

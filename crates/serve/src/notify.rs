@@ -302,12 +302,14 @@ mod tests {
                 ..PlannedImage::default()
             }],
             errors: Vec::new(),
+            skipped: Vec::new(),
         };
         store.record_plan(&job, &plan, false).unwrap();
         let (claimed, _) = store.claim_runnable(1).unwrap();
         let outcome = Value::Null;
         let done = Finished {
             succeeded: true,
+            cancelled: false,
             digest: Some("sha256:0123"),
             error: None,
             outcome: &outcome,

@@ -122,6 +122,7 @@ mod tests {
             changes: ChangeSource::Named,
             images: vec![image("acme/a", 0), image("acme/b", 1), image("acme/c", 2)],
             errors: Vec::new(),
+            skipped: Vec::new(),
         };
         s.record_plan(&job, &plan, false).unwrap();
         // a and b run; a finishes; b keeps running; c stays queued.
@@ -130,6 +131,7 @@ mod tests {
         let outcome = serde_json::Value::Null;
         let done = Finished {
             succeeded: true,
+            cancelled: false,
             digest: None,
             error: None,
             outcome: &outcome,

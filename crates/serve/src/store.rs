@@ -55,6 +55,27 @@ CREATE INDEX IF NOT EXISTS builds_image ON builds(image, id);
 CREATE INDEX IF NOT EXISTS builds_job ON builds(job_id);
 "#;
 
+/// Changes after the first schema, each applied once, in order, in one transaction with the
+/// count of those applied (`PRAGMA user_version`). Append only, additive only: a store written
+/// by an older slipway opens in a newer one.
+const MIGRATIONS: &[&str] = &[
+    // 1 (issue 19): a cancel asked of a running build is durable (a restart records it as
+    // cancelled instead of running it again), and a retried build names the build it retries.
+    "ALTER TABLE builds ADD COLUMN cancel_requested TEXT;
+     ALTER TABLE builds ADD COLUMN retry_of INTEGER;",
+];
+
+fn migrate(conn: &mut Connection) -> DbResult<()> {
+    let tx = conn.transaction()?;
+    let applied: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, m) in MIGRATIONS.iter().enumerate().skip(applied.max(0) as usize) {
+        tx.execute_batch(m)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tracing::info!(migration = i + 1, "job store migrated");
+    }
+    tx.commit()
+}
+
 /// Job states.
 pub const JOB_QUEUED: &str = "queued";
 pub const JOB_PLANNED: &str = "planned";
@@ -104,6 +125,8 @@ pub struct BuildRecord {
 /// How a build ended.
 pub struct Finished<'a> {
     pub succeeded: bool,
+    /// Cancelled while it ran (recorded `cancelled`, whatever `succeeded` says).
+    pub cancelled: bool,
     pub digest: Option<&'a str>,
     pub error: Option<&'a str>,
     pub outcome: &'a serde_json::Value,
@@ -127,9 +150,9 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-const BUILD_COLUMNS: &str = "id, job_id, repository, git_ref, commit_sha, image, build_order, planned, state, attempts, digest, error, outcome, queued_ms, started_ms, finished_ms";
+pub(crate) const BUILD_COLUMNS: &str = "id, job_id, repository, git_ref, commit_sha, image, build_order, planned, state, attempts, digest, error, outcome, queued_ms, started_ms, finished_ms";
 
-fn build_row(r: &rusqlite::Row<'_>) -> DbResult<BuildRecord> {
+pub(crate) fn build_row(r: &rusqlite::Row<'_>) -> DbResult<BuildRecord> {
     let planned_text: String = r.get(7)?;
     let planned: PlannedImage = serde_json::from_str(&planned_text).unwrap_or_default();
     let outcome: Option<String> = r.get(12)?;
@@ -161,12 +184,25 @@ fn build_row(r: &rusqlite::Row<'_>) -> DbResult<BuildRecord> {
 impl Store {
     /// Opens (or creates) the store and recovers from a crash: interrupted builds are queued again.
     pub fn open(path: &Path) -> DbResult<Self> {
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         // WAL with full sync: a committed job survives a power cut, and readers never block the writer.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        migrate(&mut conn)?;
+        // A running build whose cancel was asked before the stop is cancelled, not run again.
+        let cancelled = conn.execute(
+            "UPDATE builds SET state = ?1, error = cancel_requested, finished_ms = ?2
+             WHERE state = ?3 AND cancel_requested IS NOT NULL",
+            params![CANCELLED, now_ms(), RUNNING],
+        )?;
+        if cancelled > 0 {
+            tracing::warn!(
+                builds = cancelled,
+                "builds cancelled during a stop recorded as cancelled"
+            );
+        }
         let requeued = conn.execute(
             "UPDATE builds SET state = ?1, started_ms = NULL WHERE state = ?2",
             params![QUEUED, RUNNING],
@@ -182,7 +218,7 @@ impl Store {
         })
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite consistent (transactions roll back).
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -394,7 +430,13 @@ impl Store {
         let n = tx.execute(
             "UPDATE builds SET state = ?1, digest = ?2, error = ?3, outcome = ?4, finished_ms = ?5 WHERE id = ?6 AND state = ?7",
             params![
-                if result.succeeded { SUCCEEDED } else { FAILED },
+                if result.cancelled {
+                    CANCELLED
+                } else if result.succeeded {
+                    SUCCEEDED
+                } else {
+                    FAILED
+                },
                 result.digest,
                 result.error,
                 result.outcome.to_string(),
@@ -464,7 +506,11 @@ impl Store {
                             b.order + 1,
                             serde_json::to_string(&planned).expect("a planned image serializes"),
                             SKIPPED,
-                            format!("its parent {} failed", b.image),
+                            format!(
+                                "its parent {} {}",
+                                b.image,
+                                if result.cancelled { CANCELLED } else { FAILED }
+                            ),
                             now
                         ],
                     )?;
@@ -578,6 +624,7 @@ impl Store {
                 "SELECT j.id, SUM(CASE WHEN b.state IN ('failed','skipped') THEN 1 ELSE 0 END) > 0
                  FROM jobs j JOIN builds b ON b.job_id = j.id
                  WHERE j.state = ?1
+                 AND NOT EXISTS (SELECT 1 FROM builds r WHERE r.retry_of = b.id)
                  GROUP BY j.id
                  HAVING SUM(CASE WHEN b.state IN ('queued','running') THEN 1 ELSE 0 END) = 0",
             )?;
@@ -727,5 +774,114 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
+    }
+}
+
+/// What a cancel did.
+#[derive(Debug, Clone)]
+pub enum CancelRequest {
+    /// It was queued: recorded `cancelled` now, it never runs.
+    Queued(Box<BuildRecord>),
+    /// It runs: the request is recorded; the worker stops it and records it `cancelled`.
+    Running,
+    /// It had ended already (its state).
+    Finished(String),
+    NotFound,
+}
+
+/// What a retry did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetryRequest {
+    /// A new build of the same job and image is queued (its id).
+    Queued(i64),
+    /// It has not ended (its state): cancel it first.
+    NotFinished(String),
+    NotFound,
+}
+
+impl Store {
+    /// Cancels a build: a queued one at once, a running one by recording the request (durable:
+    /// a restart records it cancelled instead of running it again) for the worker to act on.
+    pub fn request_cancel(&self, id: i64, reason: &str) -> DbResult<CancelRequest> {
+        let now = now_ms();
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let state: Option<String> = tx
+            .query_row("SELECT state FROM builds WHERE id = ?1", params![id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let out = match state.as_deref() {
+            None => CancelRequest::NotFound,
+            Some(QUEUED) => {
+                tx.execute(
+                    "UPDATE builds SET state = ?1, error = ?2, finished_ms = ?3 WHERE id = ?4",
+                    params![CANCELLED, reason, now, id],
+                )?;
+                let b = tx.query_row(
+                    &format!("SELECT {BUILD_COLUMNS} FROM builds WHERE id = ?1"),
+                    params![id],
+                    build_row,
+                )?;
+                CancelRequest::Queued(Box::new(b))
+            }
+            Some(RUNNING) => {
+                tx.execute(
+                    "UPDATE builds SET cancel_requested = COALESCE(cancel_requested, ?1) WHERE id = ?2",
+                    params![reason, id],
+                )?;
+                CancelRequest::Running
+            }
+            Some(other) => CancelRequest::Finished(other.to_string()),
+        };
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Why a running build was asked to stop, if it was.
+    pub fn cancel_requested(&self, id: i64) -> DbResult<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT cancel_requested FROM builds WHERE id = ?1",
+                params![id],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    /// Queues the same job's image again as a new build (the old one stays in the history); the
+    /// job is open again until it settles.
+    pub fn retry(&self, id: i64) -> DbResult<RetryRequest> {
+        let now = now_ms();
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let old = tx
+            .query_row(
+                &format!("SELECT {BUILD_COLUMNS} FROM builds WHERE id = ?1"),
+                params![id],
+                build_row,
+            )
+            .optional()?;
+        let out = match old {
+            None => RetryRequest::NotFound,
+            Some(b) if !is_terminal(&b.state) => RetryRequest::NotFinished(b.state),
+            Some(b) => {
+                tx.execute(
+                    "INSERT INTO builds (job_id, repository, git_ref, commit_sha, image, build_order, planned, state, queued_ms, retry_of)
+                     SELECT job_id, repository, git_ref, commit_sha, image, build_order, planned, ?1, ?2, id FROM builds WHERE id = ?3",
+                    params![QUEUED, now, id],
+                )?;
+                let new_id = tx.last_insert_rowid();
+                tx.execute(
+                    "UPDATE jobs SET state = ?1, updated_ms = ?2 WHERE id = ?3 AND state IN (?4, ?5)",
+                    params![JOB_PLANNED, now, b.job_id, JOB_DONE, JOB_FAILED],
+                )?;
+                RetryRequest::Queued(new_id)
+            }
+        };
+        tx.commit()?;
+        Ok(out)
     }
 }

@@ -1,8 +1,9 @@
 //! The worker: plans queued jobs, then runs their builds through `slipway build`'s runner with a
 //! concurrency limit, parents before children, and reports every finished build.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use slipway_core::Job;
@@ -10,10 +11,13 @@ use slipway_core::build_env::RegistrySettings;
 use slipway_core::plan::{PlanSettings, plan_job};
 use tokio::sync::{Notify, Semaphore};
 
+use super::metrics::Metrics;
 use super::notify::ServeSinks;
-use super::store::{self, BuildRecord, Store};
+use super::store::{self, BuildRecord, CancelRequest, RetryRequest, Store};
 use slipway_git::GitRepo;
-use slipway_runner::{BuildRequest, BuildStatus, Buildspec, SecretSource, run_build};
+use slipway_runner::{
+    BuildRequest, BuildStatus, Buildspec, CancellationToken, SecretSource, run_build_until,
+};
 
 pub struct Worker {
     pub store: Arc<Store>,
@@ -29,6 +33,9 @@ pub struct Worker {
     /// Finished builds to notify, in order. One notifier task drains it, so a slow webhook or
     /// deploy agent delays later notifications, never the builds.
     pub notifications: tokio::sync::mpsc::UnboundedSender<BuildRecord>,
+    pub metrics: Arc<Metrics>,
+    /// The running builds' cancellation tokens, by build id.
+    pub running: Mutex<HashMap<i64, CancellationToken>>,
 }
 
 /// Notifies finished builds one after the other, in the order they finished.
@@ -70,14 +77,20 @@ impl Worker {
             self.report(&b);
         }
         for b in claimed {
+            self.metrics
+                .build_started(b.started_ms.unwrap_or(b.queued_ms) - b.queued_ms);
             let Ok(permit) = permits.clone().try_acquire_owned() else {
                 // Cannot happen (claimed ≤ free permits); the restart logic would requeue it.
                 tracing::error!(build_id = b.id, "no build slot for a claimed build");
                 continue;
             };
             let me = self.clone();
+            let cancel = CancellationToken::new();
+            self.tokens().insert(b.id, cancel.clone());
             tokio::spawn(async move {
-                me.build(b).await;
+                let id = b.id;
+                me.build(b, &cancel).await;
+                me.tokens().remove(&id);
                 drop(permit);
                 me.wake.notify_one();
             });
@@ -124,6 +137,7 @@ impl Worker {
     }
 
     async fn plan(&self, job: Job) -> Result<(), rusqlite::Error> {
+        self.metrics.job_planned(&job.trigger);
         let source = match self.source(&job).await {
             Ok(s) => s,
             Err(e) => {
@@ -189,7 +203,7 @@ impl Worker {
         }
     }
 
-    async fn build(&self, b: BuildRecord) {
+    async fn build(&self, b: BuildRecord, cancel: &CancellationToken) {
         let path = log_path(&self.data_dir, b.id);
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -199,7 +213,15 @@ impl Worker {
             Ok(f) => std::sync::Mutex::new(f),
             Err(e) => {
                 let msg = format!("cannot write the build log {}: {e}", path.display());
-                self.finish(&b, None, false, None, Some(&msg), serde_json::Value::Null);
+                self.finish(
+                    &b,
+                    None,
+                    false,
+                    None,
+                    Some(&msg),
+                    serde_json::Value::Null,
+                    false,
+                );
                 return;
             }
         };
@@ -229,6 +251,7 @@ impl Worker {
                     None,
                     Some(&e),
                     serde_json::Value::Null,
+                    cancel.is_cancelled(),
                 );
                 return;
             }
@@ -247,20 +270,68 @@ impl Worker {
             keep_work_dir: false,
             build_number: b.id as u64,
         };
-        let outcome = run_build(&req, &log).await;
+        let outcome = run_build_until(&req, &log, cancel).await;
         let ok = outcome.status == BuildStatus::Succeeded;
+        let stopped = outcome.status == BuildStatus::Stopped;
         let digest = outcome.exported.get("SLIPWAY_DIGEST").cloned();
         let value = serde_json::to_value(&outcome).unwrap_or_default();
+        // A cancelled build's error is why it was cancelled (who asked).
+        let reason = if stopped {
+            self.store.cancel_requested(b.id).ok().flatten()
+        } else {
+            None
+        };
+        if let Some(r) = &reason {
+            log(&format!("[slipway] {r}"));
+        }
         self.finish(
             &b,
             Some(&job),
             ok,
             digest.as_deref(),
-            outcome.error.as_deref(),
+            reason.as_deref().or(outcome.error.as_deref()),
             value,
+            stopped,
         );
     }
 
+    fn tokens(&self) -> std::sync::MutexGuard<'_, HashMap<i64, CancellationToken>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Cancels a build, for the API and the page alike: a queued build is recorded cancelled
+    /// and notified at once; a running one is stopped (its processes, its buildx and compose
+    /// work), then recorded cancelled and notified, and nothing is pushed after.
+    pub fn cancel(&self, id: i64, reason: &str) -> Result<CancelRequest, rusqlite::Error> {
+        let r = self.store.request_cancel(id, reason)?;
+        match &r {
+            CancelRequest::Queued(b) => {
+                tracing::info!(build_id = id, image = %b.image, reason, "build cancelled while queued");
+                self.report(b);
+                self.wake.notify_one();
+            }
+            CancelRequest::Running => {
+                tracing::info!(build_id = id, reason, "stopping a running build");
+                if let Some(t) = self.tokens().get(&id) {
+                    t.cancel();
+                }
+            }
+            CancelRequest::Finished(_) | CancelRequest::NotFound => {}
+        }
+        Ok(r)
+    }
+
+    /// Queues the build's job and image again as a new build.
+    pub fn retry(&self, id: i64) -> Result<RetryRequest, rusqlite::Error> {
+        let r = self.store.retry(id)?;
+        if let RetryRequest::Queued(new_id) = r {
+            tracing::info!(build_id = new_id, retry_of = id, "build queued again");
+            self.wake.notify_one();
+        }
+        Ok(r)
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn finish(
         &self,
         b: &BuildRecord,
@@ -269,6 +340,7 @@ impl Worker {
         digest: Option<&str>,
         error: Option<&str>,
         outcome: serde_json::Value,
+        cancelled: bool,
     ) {
         let fallback;
         let job = match job {
@@ -286,6 +358,7 @@ impl Worker {
         };
         let result = store::Finished {
             succeeded: ok,
+            cancelled,
             digest,
             error,
             outcome: &outcome,
@@ -295,8 +368,22 @@ impl Worker {
             tracing::error!(build_id = b.id, error = %e, "the build's outcome could not be stored");
             return;
         }
-        tracing::info!(build_id = b.id, image = %b.image, status = if ok { store::SUCCEEDED } else { store::FAILED }, digest, error, "build finished");
+        let state = if cancelled {
+            store::CANCELLED
+        } else if ok {
+            store::SUCCEEDED
+        } else {
+            store::FAILED
+        };
+        tracing::info!(build_id = b.id, image = %b.image, status = state, digest, error, "build finished");
         if let Ok(Some(rec)) = self.store.build(b.id) {
+            let status = match state {
+                store::SUCCEEDED => slipway_core::notify::BuildStatus::Succeeded,
+                store::FAILED => slipway_core::notify::BuildStatus::Failed,
+                _ => slipway_core::notify::BuildStatus::Stopped,
+            };
+            self.metrics
+                .build_finished(status, rec.duration_ms.unwrap_or_default());
             self.report(&rec);
         }
         if let Ok(skipped) = self.store.skipped_children(&b.job_id, b.id) {

@@ -38,6 +38,20 @@ pub struct Plan {
     /// with one name): reported, never built.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<PlanProblem>,
+    /// The repository's other images, not built, and why (nothing in their context changed, no
+    /// build rule for the ref, the job names other images): the plan's whole decision, shown on
+    /// serve's push page.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedImage>,
+}
+
+/// An image the plan leaves out on purpose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedImage {
+    /// The image name (the context when no valid name can be made).
+    pub name: String,
+    pub context: String,
+    pub reason: String,
 }
 
 /// An image the plan could not include, and what to fix.

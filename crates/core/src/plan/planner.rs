@@ -8,7 +8,7 @@ use super::dockerfile::base_images;
 use super::naming::{
     full_name, image_name, normalize_reference, parse_version, sanitize_tag, semver_tags,
 };
-use super::{ChangeSource, Plan, PlanError, PlanProblem, PlannedImage};
+use super::{ChangeSource, Plan, PlanError, PlanProblem, PlannedImage, SkippedImage};
 use crate::refs::{RefKind, split_ref};
 
 /// At most this many changed paths are listed as an image's reasons; the rest are counted.
@@ -258,6 +258,27 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         }
     }
 
+    // The images left out, and why.
+    let mut skipped: Vec<SkippedImage> = Vec::new();
+    let skip = |i: usize, reason: String, skipped: &mut Vec<SkippedImage>| {
+        let s = &specs[i];
+        skipped.push(SkippedImage {
+            name: s.name.clone().unwrap_or_else(|_| s.context.clone()),
+            context: s.context.clone(),
+            reason,
+        });
+    };
+    for i in (0..specs.len()).filter(|i| !selected.contains_key(i)) {
+        let reason = if !input.only.is_empty() {
+            "the job names other images".to_string()
+        } else if kind == RefKind::Tag {
+            format!("the tag `{ref_name}` names other images")
+        } else {
+            format!("nothing under its context `{}` changed", specs[i].context)
+        };
+        skip(i, reason, &mut skipped);
+    }
+
     // Tags, and the images that cannot be built.
     let sha7 = &input.commit[..input.commit.len().min(7)];
     let mut planned: BTreeMap<usize, PlannedImage> = BTreeMap::new();
@@ -277,6 +298,11 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         };
         let Some(tags) = tags_for(input, s, kind, ref_name, sha7) else {
             tracing::info!(image = %name, git_ref = %input.git_ref, "not built: no build rule with autobuild matches the ref");
+            skip(
+                i,
+                format!("no build rule with autobuild matches `{}`", input.git_ref),
+                &mut skipped,
+            );
             continue;
         };
         if tags.is_empty() {
@@ -337,6 +363,10 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         changes,
         images,
         errors: problems,
+        skipped: {
+            skipped.sort_by(|a, b| a.name.cmp(&b.name));
+            skipped
+        },
     })
 }
 
