@@ -147,6 +147,10 @@ fn nested_contexts_build_every_context_that_holds_the_change() {
                 {"name": "acme/web-admin", "context": "web/admin", "dockerfile": "web/admin/Dockerfile",
                  "commit": b, "tags": ["main", "latest", sha7(&b)], "autotest": false,
                  "reasons": ["web/admin/app.js"], "order": 0},
+            ],
+            // What the plan leaves out, and why (the push page shows it).
+            "skipped": [
+                {"name": "acme/api", "context": "api", "reason": "nothing under its context `api` changed"},
             ]
         })
     );
