@@ -49,16 +49,6 @@ fn bench(c: &mut Criterion) {
                 }
             })
         });
-        for parser in ["serde_json", "sonic_rs", "simd_json"] {
-            g.bench_function(format!("parse_only_{parser}"), |b| {
-                b.iter(|| {
-                    black_box(slipway_core::push::experiment::parse_only(
-                        parser,
-                        black_box(&body),
-                    ))
-                })
-            });
-        }
         g.bench_function("hmac_sha256_only", |b| {
             b.iter(|| black_box(sign(SECRET.as_bytes(), black_box(&body))))
         });

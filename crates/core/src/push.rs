@@ -15,8 +15,6 @@ use serde::Deserialize;
 mod read;
 use crate::names::{self, is_zero_sha};
 use crate::refs::{RefKind, split_ref};
-#[doc(hidden)]
-pub use read::experiment;
 
 /// GitHub lists at most this many commits in a push payload; a push that reaches it may have more.
 pub const COMMIT_CAP: usize = 2048;

@@ -120,7 +120,9 @@ pub async fn handle<Q: JobQueue>(
 }
 
 /// Builds the clients once, reads the secret once, then serves invocations. The start-up log line
-/// says how long each part of the initialisation took.
+/// says how long each part of the initialisation took. `main` runs it on tokio's current-thread
+/// runtime: a Lambda serves one invocation at a time on a fraction of a vCPU, so worker threads
+/// would only cost start-up time and cross-thread wake-ups.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     let start = Instant::now();
     slipway_aws::logging::init();
