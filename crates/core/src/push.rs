@@ -33,12 +33,12 @@ pub struct PushEvent<'a> {
     pub repository: Repository<'a>,
     /// How many commits `commits` lists (GitHub lists at most [`COMMIT_CAP`]).
     pub commit_count: usize,
-    /// The distinct changed paths read so far (sorted and unique once parsed), or empty when
-    /// `too_many_paths`.
-    pub(crate) paths: Vec<Cow<'a, str>>,
-    pub(crate) too_many_paths: bool,
+    /// The distinct changed paths, sorted; empty when `too_many_paths`.
+    paths: Vec<Cow<'a, str>>,
+    /// More distinct paths were listed than a job carries; the reader stopped collecting them.
+    too_many_paths: bool,
     /// The first commit id or path that failed its rule, in document order.
-    pub(crate) invalid: Option<PayloadError>,
+    invalid: Option<PayloadError>,
 }
 
 /// A commit as the decision reads it: its id. (Its file lists are read into the push's paths.)
@@ -93,7 +93,7 @@ impl PayloadError {
         }
     }
 
-    pub(crate) fn invalid(field: impl Into<String>, why: names::Invalid) -> Self {
+    fn invalid(field: impl Into<String>, why: names::Invalid) -> Self {
         Self::InvalidField {
             field: field.into(),
             reason: why.0.to_string(),
