@@ -258,7 +258,7 @@ where
     Ok(())
 }
 
-fn required<'de, T, E: de::Error>(r: &mut Reader<'de>, v: Option<T>, name: &str) -> Result<T, E> {
+fn required<T, E: de::Error>(r: &mut Reader<'_>, v: Option<T>, name: &str) -> Result<T, E> {
     match v {
         Some(v) => Ok(v),
         None => Err(r.refuse(PayloadError::MissingField(name.to_string()))),
