@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use slipway_core::WebhookSecrets;
-use slipway_core::push::{PushEvent, from_json};
+use slipway_core::push::PushEvent;
 
 const SECRET: &str = "replay-test-secret-0123456789";
 
@@ -163,12 +163,11 @@ fn a_push_from_local_commits_is_signed_and_lists_every_change() {
     assert!(!String::from_utf8_lossy(&got.body).contains(SECRET));
 
     // A payload the listener accepts, with both commits and their changes.
-    let push: PushEvent = from_json(&got.body).unwrap();
-    push.validate().expect("a valid push payload");
+    let push = PushEvent::parse(&got.body).expect("a valid push payload");
     assert_eq!(push.before, c1);
     assert_eq!(push.after, c3);
     assert_eq!(push.git_ref, "refs/heads/main");
-    assert_eq!(push.commits.len(), 2);
+    assert_eq!(push.commit_count, 2);
     assert!(!push.created && !push.forced);
     let changes = push.changes(100);
     assert!(changes.incomplete.is_none());

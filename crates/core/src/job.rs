@@ -59,19 +59,19 @@ pub struct Job {
 
 impl Job {
     /// The job for a validated push.
-    pub fn from_push(push: &PushEvent, delivery_id: &str) -> Self {
+    pub fn from_push(push: &PushEvent<'_>, delivery_id: &str) -> Self {
         let changes = push.changes(MAX_JOB_PATHS);
         Job {
             id: format!("push-{delivery_id}"),
             trigger: Trigger::Push,
             delivery_id: delivery_id.to_string(),
-            repository: push.repository.full_name.clone(),
-            clone_url: push.repository.clone_url.clone(),
+            repository: push.repository.full_name.to_string(),
+            clone_url: push.repository.clone_url.to_string(),
             private: push.repository.private,
             default_branch: push.default_branch().to_string(),
-            git_ref: push.git_ref.clone(),
-            before: push.before.clone(),
-            after: push.after.clone(),
+            git_ref: push.git_ref.to_string(),
+            before: push.before.to_string(),
+            after: push.after.to_string(),
             commit: push.commit().to_string(),
             created: push.created,
             forced: push.forced,

@@ -18,6 +18,8 @@ pub mod retry;
 pub mod schedule;
 pub mod secrets;
 pub mod settings;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod webhook;
 
 pub use job::{Job, Trigger};

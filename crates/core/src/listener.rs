@@ -326,10 +326,9 @@ fn decide_push(
     delivery: &str,
     facts: &mut Facts,
 ) -> Result<Decision, Refusal> {
-    let push: PushEvent = from_json(body)?;
-    push.validate()?;
-    facts.repository = Some(push.repository.full_name.clone());
-    facts.git_ref = Some(push.git_ref.clone());
+    let push = PushEvent::parse(body)?;
+    facts.repository = Some(push.repository.full_name.to_string());
+    facts.git_ref = Some(push.git_ref.to_string());
     if !cfg.allow_file_clone_urls && push.repository.clone_url.starts_with("file:") {
         return Err(PayloadError::InvalidField {
             field: "repository.clone_url".into(),

@@ -1,58 +1,60 @@
-//! GitHub's `push` webhook payload, parsed strictly enough that every field slipway relies on is
-//! present, of the right type and safe to use, and leniently enough that fields it does not use
-//! never fail a delivery.
+//! GitHub's `push` webhook payload, read for the listener's decision and nothing more.
+//!
+//! Only the fields slipway uses are read, borrowed from the body (a string is copied only when it
+//! holds a JSON escape); every other value is skipped without being built. The skipping still
+//! checks it: the whole body must be well-formed JSON (syntax, string escapes, numbers, nesting
+//! depth, nothing after the object) and valid UTF-8, or the push is refused as `invalid_json`.
+//! Once the commits list more distinct paths than a job carries ([`MAX_JOB_PATHS`](crate::job::MAX_JOB_PATHS)), the rest of
+//! the commits are only counted and checked for well-formedness: their paths would be dropped
+//! anyway (the job is marked `too_many_paths` and the planner diffs the repository).
+
+use std::borrow::Cow;
 
 use serde::Deserialize;
 
+mod read;
 use crate::names::{self, is_zero_sha};
 use crate::refs::{RefKind, split_ref};
 
 /// GitHub lists at most this many commits in a push payload; a push that reaches it may have more.
 pub const COMMIT_CAP: usize = 2048;
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct PushEvent {
-    #[serde(rename = "ref")]
-    pub git_ref: String,
-    pub before: String,
-    pub after: String,
-    #[serde(default)]
+/// A push payload as the listener's decision reads it, borrowing from the body.
+#[derive(Debug, Clone)]
+pub struct PushEvent<'a> {
+    pub git_ref: Cow<'a, str>,
+    pub before: Cow<'a, str>,
+    pub after: Cow<'a, str>,
     pub created: bool,
-    #[serde(default)]
     pub deleted: bool,
-    #[serde(default)]
     pub forced: bool,
-    #[serde(default)]
-    pub base_ref: Option<String>,
-    #[serde(default)]
-    pub commits: Vec<Commit>,
-    #[serde(default)]
-    pub head_commit: Option<Commit>,
-    pub repository: Repository,
+    /// `null` for a deleted ref.
+    pub head_commit: Option<Commit<'a>>,
+    pub repository: Repository<'a>,
+    /// How many commits `commits` lists (GitHub lists at most [`COMMIT_CAP`]).
+    pub commit_count: usize,
+    /// The distinct changed paths, sorted; empty when `too_many_paths`.
+    paths: Vec<Cow<'a, str>>,
+    /// More distinct paths were listed than a job carries; the reader stopped collecting them.
+    too_many_paths: bool,
+    /// The first commit id or path that failed its rule, in document order.
+    invalid: Option<PayloadError>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct Commit {
-    pub id: String,
-    #[serde(default)]
-    pub added: Vec<String>,
-    #[serde(default)]
-    pub removed: Vec<String>,
-    #[serde(default)]
-    pub modified: Vec<String>,
+/// A commit as the decision reads it: its id. (Its file lists are read into the push's paths.)
+#[derive(Debug, Clone)]
+pub struct Commit<'a> {
+    pub id: Cow<'a, str>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct Repository {
-    pub full_name: String,
-    pub clone_url: String,
-    #[serde(default)]
+#[derive(Debug, Clone)]
+pub struct Repository<'a> {
+    pub full_name: Cow<'a, str>,
+    pub clone_url: Cow<'a, str>,
     pub private: bool,
     /// Absent in some older payloads; `master_branch` carried it then.
-    #[serde(default)]
-    pub default_branch: Option<String>,
-    #[serde(default)]
-    pub master_branch: Option<String>,
+    pub default_branch: Option<Cow<'a, str>>,
+    pub master_branch: Option<Cow<'a, str>>,
 }
 
 /// GitHub's `ping` payload: only what the answer needs.
@@ -172,7 +174,21 @@ impl Incomplete {
     }
 }
 
-impl PushEvent {
+impl<'a> PushEvent<'a> {
+    /// Reads and checks a push payload: every field slipway uses is present, of the right type and
+    /// safe to use; the error names the first bad one (type and missing-field errors first, then
+    /// `ref`, `before`, `after`, the repository, the head commit, then commit ids and paths in
+    /// document order).
+    pub fn parse(body: &'a [u8]) -> Result<Self, PayloadError> {
+        // serde would read a struct from an array too; a webhook body is always an object.
+        if body.trim_ascii_start().first() != Some(&b'{') {
+            return Err(PayloadError::Json("the body must be a JSON object".into()));
+        }
+        let push = read::read(body)?;
+        push.validate()?;
+        Ok(push)
+    }
+
     pub fn ref_kind(&self) -> Option<RefKind> {
         split_ref(&self.git_ref).map(|(k, _)| k)
     }
@@ -197,7 +213,7 @@ impl PushEvent {
 
     /// Checks every field slipway uses; the error names the first bad one. A deleted ref has an
     /// all-zero `after` and no head commit, which is valid.
-    pub fn validate(&self) -> Result<(), PayloadError> {
+    fn validate(&self) -> Result<(), PayloadError> {
         names::check_ref(&self.git_ref).map_err(|e| PayloadError::invalid("ref", e))?;
         names::check_sha(&self.before).map_err(|e| PayloadError::invalid("before", e))?;
         names::check_sha(&self.after).map_err(|e| PayloadError::invalid("after", e))?;
@@ -219,53 +235,33 @@ impl PushEvent {
         } else if !self.deleted && !is_zero_sha(&self.after) {
             return Err(PayloadError::MissingField("head_commit".into()));
         }
-        for (i, c) in self.commits.iter().enumerate() {
-            names::check_sha(&c.id)
-                .map_err(|e| PayloadError::invalid(format!("commits[{i}].id"), e))?;
-            for (list, paths) in [
-                ("added", &c.added),
-                ("removed", &c.removed),
-                ("modified", &c.modified),
-            ] {
-                for (j, p) in paths.iter().enumerate() {
-                    names::check_repo_path(p).map_err(|e| {
-                        PayloadError::invalid(format!("commits[{i}].{list}[{j}]"), e)
-                    })?;
-                }
-            }
+        match &self.invalid {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
         }
-        Ok(())
     }
 
-    /// The payload's changed paths (added, modified and removed) and whether they are complete.
-    /// At most `max_paths` are kept; past that the list is dropped and marked incomplete.
+    /// The payload's changed paths (added, modified and removed, sorted, once each) and whether
+    /// they are complete. At most `max_paths` are kept (and never more than [`MAX_JOB_PATHS`](crate::job::MAX_JOB_PATHS):
+    /// the parser stops collecting there); past that the list is dropped and marked incomplete.
     pub fn changes(&self, max_paths: usize) -> PayloadChanges {
         let mut incomplete = if self.created || is_zero_sha(&self.before) {
             Some(Incomplete::NewRef)
         } else if self.forced {
             Some(Incomplete::Forced)
-        } else if self.commits.len() >= COMMIT_CAP {
+        } else if self.commit_count >= COMMIT_CAP {
             Some(Incomplete::CommitCap)
-        } else if self.commits.is_empty() && self.before != self.after {
+        } else if self.commit_count == 0 && self.before != self.after {
             Some(Incomplete::NoCommits)
         } else {
             None
         };
-        let mut paths: Vec<&str> = self
-            .commits
-            .iter()
-            .flat_map(|c| c.added.iter().chain(&c.removed).chain(&c.modified))
-            .map(String::as_str)
-            .collect();
-        paths.sort_unstable();
-        paths.dedup();
-        if paths.len() > max_paths {
-            paths.clear();
+        let paths = if self.too_many_paths || self.paths.len() > max_paths {
             incomplete.get_or_insert(Incomplete::TooManyPaths);
-        }
-        PayloadChanges {
-            paths: paths.into_iter().map(str::to_owned).collect(),
-            incomplete,
-        }
+            Vec::new()
+        } else {
+            self.paths.iter().map(|p| p.to_string()).collect()
+        };
+        PayloadChanges { paths, incomplete }
     }
 }

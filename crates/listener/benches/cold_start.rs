@@ -1,210 +1,96 @@
-//! Cold start of the listener binary: from process start to the first answer, under a small local
-//! Lambda runtime API (the endpoints a real Lambda sandbox serves), with SSM and SQS on the moto
-//! server. Prints min / median / max over several starts. Needs `tests/services.sh start`.
+//! Cold start and memory of the listener binary under the local Lambda runtime API
+//! (`tests/common/runtime_api.rs`), with SSM and SQS on the moto server. Needs
+//! `tests/services.sh start`.
+//!
+//! - Cold start: `COLD_START_RUNS` (default 20) starts, each answering one signed typical push:
+//!   min / median / max from process start to the first `/next` and to the answer, and the median of
+//!   each part of the init from the binary's `listener started` log line.
+//! - Memory: the peak resident memory (`VmHWM`) of a start answering the typical push and of one
+//!   answering the 6.1 MB push at GitHub's 2048-commit cap, both base64-encoded in the event as
+//!   API Gateway sends them.
+//!
+//! `SLIPWAY_LISTENER_BIN=path` measures another build of the binary (for before/after figures).
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+#[path = "../tests/common/runtime_api.rs"]
+mod runtime_api;
 
-use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use tokio::sync::mpsc;
+use std::time::Duration;
 
-#[derive(Clone)]
-struct Runtime {
-    event: Arc<String>,
-    served: Arc<Mutex<bool>>,
-    seen: mpsc::UnboundedSender<(&'static str, Instant, String)>,
+use runtime_api::{Aws, run_once, signed_push_event};
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
 }
 
-async fn next(State(rt): State<Runtime>) -> (HeaderMap, String) {
-    let _ = rt.seen.send(("next", Instant::now(), String::new()));
-    let first = !std::mem::replace(&mut *rt.served.lock().unwrap(), true);
-    if !first {
-        // One invocation per start; the process is killed while it waits for the next.
-        tokio::time::sleep(Duration::from_secs(3600)).await;
-    }
-    let mut h = HeaderMap::new();
-    h.insert("lambda-runtime-aws-request-id", "req-1".parse().unwrap());
-    let deadline = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis()
-        + 30_000;
-    h.insert(
-        "lambda-runtime-deadline-ms",
-        deadline.to_string().parse().unwrap(),
+fn summary(name: &str, mut v: Vec<f64>) {
+    v.sort_by(f64::total_cmp);
+    println!(
+        "{name}: min {:.2} ms, median {:.2} ms, max {:.2} ms ({} starts)",
+        v[0],
+        v[v.len() / 2],
+        v[v.len() - 1],
+        v.len()
     );
-    h.insert(
-        "lambda-runtime-invoked-function-arn",
-        "arn:aws:lambda:us-east-1:123456789012:function:slipway-listener"
-            .parse()
-            .unwrap(),
-    );
-    (h, rt.event.as_ref().clone())
-}
-
-async fn response(State(rt): State<Runtime>, Path(_id): Path<String>, body: String) -> StatusCode {
-    let _ = rt.seen.send(("response", Instant::now(), body));
-    StatusCode::ACCEPTED
-}
-
-async fn error(State(rt): State<Runtime>, body: String) -> StatusCode {
-    let _ = rt.seen.send(("error", Instant::now(), body));
-    StatusCode::ACCEPTED
-}
-
-fn signed_event(secret: &str) -> String {
-    let body = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/fixtures/github/push-branch.json"
-    ))
-    .unwrap();
-    let sig = slipway_core::webhook::sign(secret.as_bytes(), &body);
-    let delivery = uuid::Uuid::new_v4().to_string();
-    use base64::Engine;
-    serde_json::json!({
-        "version": "2.0", "routeKey": "POST /hooks/github", "rawPath": "/hooks/github",
-        "rawQueryString": "",
-        "headers": {
-            "content-type": "application/json", "x-github-event": "push",
-            "x-github-delivery": delivery, "x-hub-signature-256": sig
-        },
-        "requestContext": {
-            "accountId": "123456789012", "apiId": "api", "domainName": "api.example",
-            "domainPrefix": "api", "requestId": "r", "routeKey": "POST /hooks/github",
-            "stage": "$default", "time": "12/Mar/2020:19:03:58 +0000", "timeEpoch": 1583348638390u64,
-            "http": { "method": "POST", "path": "/hooks/github", "protocol": "HTTP/1.1",
-                      "sourceIp": "192.0.2.1", "userAgent": "GitHub-Hookshot/1" }
-        },
-        "body": base64::engine::general_purpose::STANDARD.encode(&body),
-        "isBase64Encoded": true
-    })
-    .to_string()
 }
 
 #[tokio::main]
 async fn main() {
-    let moto = std::env::var("SLIPWAY_TEST_MOTO_URL")
-        .expect("SLIPWAY_TEST_MOTO_URL is not set: `source tests/services.sh start` first");
-    let secret = "a-long-cold-start-webhook-secret";
-    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&moto)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "testing", "testing", None, None, "moto",
-        ))
-        .load()
-        .await;
-    let ssm = aws_sdk_ssm::Client::new(&aws);
-    ssm.put_parameter()
-        .name("/slipway/bench/webhook-secret")
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .value(secret)
-        .overwrite(true)
-        .send()
-        .await
-        .expect("moto SSM");
-    let sqs = aws_sdk_sqs::Client::new(&aws);
-    let queue_url = sqs
-        .create_queue()
-        .queue_name("slipway-bench-jobs.fifo")
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
-        .send()
-        .await
-        .expect("moto SQS")
-        .queue_url
-        .unwrap();
+    let aws = Aws::create().await;
+    let typical = slipway_core::testing::TYPICAL_PUSH;
+    println!("binary: {}", runtime_api::listener_bin());
 
     let runs: usize = std::env::var("COLD_START_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
-    let mut init = Vec::new();
-    let mut first_answer = Vec::new();
+        .unwrap_or(20);
+    let (mut init, mut first_answer) = (Vec::new(), Vec::new());
+    let parts = [
+        "init_logging_us",
+        "init_settings_us",
+        "init_aws_config_us",
+        "init_secret_us",
+        "init_sqs_client_us",
+    ];
+    let mut breakdown: Vec<Vec<f64>> = vec![Vec::new(); parts.len()];
     for _ in 0..runs {
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let rt = Runtime {
-            event: Arc::new(signed_event(secret)),
-            served: Arc::default(),
-            seen: tx,
-        };
-        let app = Router::new()
-            .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/response",
-                post(response),
-            )
-            .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
-            .route("/2018-06-01/runtime/init/error", post(error))
-            .with_state(rt);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(async move { axum::serve(listener, app).await });
-
-        let start = Instant::now();
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_slipway-listener"))
-            .env_clear()
-            .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", "slipway-listener")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_ENDPOINT_URL", &moto)
-            .env("SLIPWAY_QUEUE_URL", &queue_url)
-            .env(
-                "SLIPWAY_WEBHOOK_SECRET_PARAM",
-                "/slipway/bench/webhook-secret",
-            )
-            .env("SLIPWAY_REPOSITORIES", "*")
-            .env("SLIPWAY_BRANCHES", "$default")
-            .env("RUST_LOG", "warn")
-            .kill_on_drop(true)
-            .spawn()
-            .expect("listener binary");
-        let mut init_at = None;
-        let answered = loop {
-            let (what, at, body) = tokio::time::timeout(Duration::from_secs(30), rx.recv())
-                .await
-                .expect("the listener answered within 30 s")
-                .unwrap();
-            match what {
-                "next" if init_at.is_none() => init_at = Some(at),
-                "response" => {
-                    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-                    assert_eq!(v["statusCode"], 202, "{body}");
-                    break at;
+        let run = run_once(&aws, signed_push_event(typical), "info").await;
+        assert_eq!(run.answer["statusCode"], 202, "{}", run.answer);
+        init.push(ms(run.init));
+        first_answer.push(ms(run.first_answer));
+        if let Some(log) = &run.started_log {
+            for (i, p) in parts.iter().enumerate() {
+                if let Some(us) = log[*p].as_f64() {
+                    breakdown[i].push(us / 1e3);
                 }
-                "error" => panic!("the listener reported an error: {body}"),
-                _ => {}
             }
-        };
-        init.push(init_at.unwrap() - start);
-        first_answer.push(answered - start);
-        child.kill().await.ok();
-        server.abort();
+        }
     }
-    let show = |name: &str, v: &mut Vec<Duration>| {
-        v.sort();
-        println!(
-            "{name}: min {:.1} ms, median {:.1} ms, max {:.1} ms ({} starts)",
-            v[0].as_secs_f64() * 1e3,
-            v[v.len() / 2].as_secs_f64() * 1e3,
-            v[v.len() - 1].as_secs_f64() * 1e3,
-            v.len()
-        );
-    };
-    show(
-        "process start to first /next (init: config, SSM secret)",
-        &mut init,
-    );
-    show(
+    summary("process start to first /next (init)", init);
+    summary(
         "process start to first answer (202, job on SQS)",
-        &mut first_answer,
+        first_answer,
     );
+    for (p, v) in parts.iter().zip(breakdown) {
+        if !v.is_empty() {
+            summary(&format!("  init part {p}"), v);
+        }
+    }
+
+    for (name, body) in [
+        ("typical push (9.6 KB)", typical.to_vec()),
+        (
+            "2048-commit push (6.1 MB)",
+            slipway_core::testing::large_push(),
+        ),
+    ] {
+        let event = signed_push_event(&body);
+        let run = run_once(&aws, event.clone(), "warn").await;
+        assert_eq!(run.answer["statusCode"], 202, "{}", run.answer);
+        println!(
+            "peak resident memory answering the {name}, event {} bytes: {:.1} MiB (answered {:.1} ms after start)",
+            event.len(),
+            run.peak_rss_kib as f64 / 1024.0,
+            ms(run.first_answer)
+        );
+    }
 }

@@ -1,12 +1,18 @@
 //! The listener Lambda behind API Gateway (HTTP API, payload format 2.0): the request path of
 //! `slipway_core::listener` with SQS as the queue and the webhook secrets from SSM.
 
-use lambda_http::{Body, Request, Response, service_fn};
+mod apigw;
+
+use std::time::Instant;
+
+use lambda_runtime::{LambdaEvent, service_fn};
 use secrecy::ExposeSecret;
 use slipway_core::listener::{self, Inbound, JobQueue, ListenerConfig};
 use slipway_core::refs::{RefRules, RepoFilter, RuleError};
 use slipway_core::settings::{SettingError, Vars};
 use slipway_core::webhook::{SecretsError, WebhookSecrets};
+
+pub use apigw::{ApiGatewayRequest, ApiGatewayResponse, ResponseHeaders};
 
 /// Every environment variable the listener reads at start (checked against the template).
 pub const ENV_VARS: &[&str] = &[
@@ -91,55 +97,69 @@ impl Settings {
 pub async fn handle<Q: JobQueue>(
     cfg: &ListenerConfig,
     queue: &Q,
-    req: Request,
-) -> Result<Response<Body>, std::convert::Infallible> {
-    let (parts, body) = req.into_parts();
-    let bytes: &[u8] = match &body {
-        Body::Empty => &[],
-        Body::Text(s) => s.as_bytes(),
-        Body::Binary(b) => b,
-        _ => &[],
-    };
+    req: ApiGatewayRequest,
+) -> ApiGatewayResponse {
     let reply = listener::handle(
         cfg,
         queue,
         &Inbound {
-            method: &parts.method,
-            headers: &parts.headers,
-            body: bytes,
+            method: &req.method,
+            headers: &req.headers,
+            body: &req.body,
         },
     )
     .await;
-    let response = Response::builder()
-        .status(reply.status)
-        .header("content-type", "application/json")
-        .body(Body::Text(reply.body.to_string()))
-        .expect("a status and a static header always build");
-    Ok(response)
+    ApiGatewayResponse {
+        status_code: reply.status.as_u16(),
+        headers: ResponseHeaders {
+            content_type: "application/json",
+        },
+        body: reply.body.to_string(),
+        is_base64_encoded: false,
+    }
 }
 
-/// Builds the clients once, reads the secret once, then serves invocations.
-pub async fn run() -> Result<(), lambda_http::Error> {
+/// Builds the clients once, reads the secret once, then serves invocations. The start-up log line
+/// says how long each part of the initialisation took. `main` runs it on tokio's current-thread
+/// runtime: a Lambda serves one invocation at a time on a fraction of a vCPU, so worker threads
+/// would only cost start-up time and cross-thread wake-ups.
+pub async fn run() -> Result<(), lambda_runtime::Error> {
+    let start = Instant::now();
     slipway_aws::logging::init();
+    let logging = start.elapsed();
     let settings = Settings::from_vars(|k| std::env::var(k).ok()).inspect_err(|e| {
         tracing::error!(error = %e, "listener cannot start");
     })?;
+    let read_settings = start.elapsed();
     let aws = aws_config::load_from_env().await;
+    let aws_config = start.elapsed();
     let raw =
         slipway_aws::ssm::get_parameter(&aws_sdk_ssm::Client::new(&aws), &settings.secret_param)
             .await
             .inspect_err(|e| tracing::error!(error = %e, "listener cannot start"))?;
     let secrets = WebhookSecrets::parse(raw.expose_secret()).map_err(StartupError::from)?;
-    tracing::info!(
-        secrets = secrets.len(),
-        queue = %settings.queue_url,
-        "listener started"
-    );
+    let secret = start.elapsed();
     let queue = slipway_aws::sqs::SqsJobQueue::new(
         aws_sdk_sqs::Client::new(&aws),
         settings.queue_url.clone(),
     );
+    let sqs_client = start.elapsed();
+    tracing::info!(
+        secrets = secrets.len(),
+        queue = %settings.queue_url,
+        init_logging_us = logging.as_micros() as u64,
+        init_settings_us = (read_settings - logging).as_micros() as u64,
+        init_aws_config_us = (aws_config - read_settings).as_micros() as u64,
+        init_secret_us = (secret - aws_config).as_micros() as u64,
+        init_sqs_client_us = (sqs_client - secret).as_micros() as u64,
+        "listener started"
+    );
     let cfg = settings.into_config(secrets);
     let (cfg, queue) = (&cfg, &queue);
-    lambda_http::run(service_fn(move |req| handle(cfg, queue, req))).await
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ApiGatewayRequest>| async move {
+            Ok::<_, std::convert::Infallible>(handle(cfg, queue, event.payload).await)
+        },
+    ))
+    .await
 }

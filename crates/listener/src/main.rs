@@ -1,4 +1,4 @@
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
     slipway_listener::run().await
 }

@@ -1,4 +1,4 @@
-//! GitHub's documented push payloads through the real `lambda_http` request path.
+//! GitHub's documented push payloads through the Lambda's request path, from the API Gateway event.
 
 mod common;
 
@@ -278,7 +278,7 @@ async fn plain_text_body_from_api_gateway_is_verified_too() {
         &body,
         false,
     );
-    let req = lambda_http::request::from_str(&ev).unwrap();
+    let req = event(&ev);
     let a = call(&config(), &q, req).await;
     assert_eq!(a.body["status"], "queued", "{}", a.body);
 }

@@ -1,17 +1,17 @@
 //! Helpers shared by the listener's tests: API Gateway HTTP API (payload 2.0) events built the way
-//! API Gateway sends them, run through `lambda_http`'s own request parsing.
+//! API Gateway sends them, read by the Lambda's own event reader (`ApiGatewayRequest`).
 
 #![allow(dead_code)]
 
 use std::sync::Mutex;
 
 use base64::Engine;
-use lambda_http::{Body, Request};
 use serde_json::{Value, json};
 use slipway_core::Job;
 use slipway_core::listener::{Enqueued, JobQueue, ListenerConfig, QueueError};
 use slipway_core::refs::{RefRules, RepoFilter};
 use slipway_core::webhook::{WebhookSecrets, sign};
+use slipway_listener::ApiGatewayRequest;
 
 pub const SECRET: &str = "a-long-test-webhook-secret-0001";
 pub const DELIVERY: &str = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
@@ -86,8 +86,8 @@ pub fn apigw_event(method: &str, headers: &[(&str, &str)], body: &[u8], base64: 
     .to_string()
 }
 
-/// A signed GitHub delivery of `body` for `event`, as a lambda_http request.
-pub fn github_request(event: &str, body: &[u8]) -> Request {
+/// A signed GitHub delivery of `body` for `event`, as the Lambda reads it.
+pub fn github_request(event: &str, body: &[u8]) -> ApiGatewayRequest {
     let sig = sign(SECRET.as_bytes(), body);
     request(
         "POST",
@@ -102,9 +102,13 @@ pub fn github_request(event: &str, body: &[u8]) -> Request {
     )
 }
 
-pub fn request(method: &str, headers: &[(&str, &str)], body: &[u8]) -> Request {
-    lambda_http::request::from_str(&apigw_event(method, headers, body, true))
-        .expect("lambda_http parses the API Gateway event")
+pub fn request(method: &str, headers: &[(&str, &str)], body: &[u8]) -> ApiGatewayRequest {
+    event(&apigw_event(method, headers, body, true))
+}
+
+/// The request the Lambda reads from an event's JSON text.
+pub fn event(json: &str) -> ApiGatewayRequest {
+    ApiGatewayRequest::from_slice(json.as_bytes()).expect("the Lambda reads the API Gateway event")
 }
 
 /// What a response said.
@@ -113,17 +117,14 @@ pub struct Answer {
     pub body: Value,
 }
 
-pub async fn call<Q: JobQueue>(cfg: &ListenerConfig, queue: &Q, req: Request) -> Answer {
-    let resp = slipway_listener::handle(cfg, queue, req).await.unwrap();
-    assert_eq!(
-        resp.headers().get("content-type").unwrap(),
-        "application/json"
-    );
-    let status = resp.status().as_u16();
-    let body = match resp.into_body() {
-        Body::Text(t) => serde_json::from_str(&t).expect("every answer is JSON"),
-        other => panic!("answer body is not text: {other:?}"),
-    };
+pub async fn call<Q: JobQueue>(cfg: &ListenerConfig, queue: &Q, req: ApiGatewayRequest) -> Answer {
+    let resp = slipway_listener::handle(cfg, queue, req).await;
+    // What API Gateway reads: the answer's JSON as the function returns it.
+    let sent = serde_json::to_value(&resp).unwrap();
+    assert_eq!(sent["headers"]["content-type"], "application/json");
+    assert_eq!(sent["isBase64Encoded"], false);
+    let status = sent["statusCode"].as_u64().unwrap() as u16;
+    let body = serde_json::from_str(sent["body"].as_str().unwrap()).expect("every answer is JSON");
     Answer { status, body }
 }
 
