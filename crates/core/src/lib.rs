@@ -2,6 +2,7 @@
 //! Adapters (SQS, CodeBuild, SQLite, the local Docker engine) live in other crates and reach this
 //! code through the small traits defined next to the logic that needs them.
 
+pub mod build_cache;
 pub mod build_env;
 pub mod calls;
 pub mod deploy;
