@@ -163,7 +163,7 @@ fn a_child_is_built_on_its_parents_entry_of_the_same_platform() {
         assert_eq!(i["platforms"], json!(["linux/amd64", "linux/arm64"]));
     }
 
-    let b = slipway_build(tmp.path(), &r, &ns, &repo, &plan_json, None);
+    let b = slipway_build(tmp.path(), &r, "slipway-test", &repo, &plan_json, None);
     assert!(b.ok(), "{}", b.log);
     let path_of = |n: &str| n.strip_prefix(&format!("{}/", r.host)).unwrap().to_string();
     let (_, _, parent) = list_entries(&r, &path_of(&base), "main");
@@ -314,7 +314,14 @@ fn per_platform_builds_are_merged_into_one_list_and_keep_their_own_caches() {
                 ("SLIPWAY_PART_PLATFORM", platform),
             ],
         );
-        let b = slipway_build(tmp.path(), &r, "slipway-test", &repo, &the_plan, Some(&spec));
+        let b = slipway_build(
+            tmp.path(),
+            &r,
+            "slipway-test",
+            &repo,
+            &the_plan,
+            Some(&spec),
+        );
         assert!(b.ok(), "{platform}: {}", b.log);
         // Nothing users pull exists until the merge.
         assert!(manifest(&r, &path, "main").is_none());
@@ -322,7 +329,11 @@ fn per_platform_builds_are_merged_into_one_list_and_keep_their_own_caches() {
         let (_, m) = manifest(&r, &path, &d).expect("pushed by digest");
         let config = blob(&r, &path, m["config"]["digest"].as_str().unwrap());
         assert_eq!(
-            format!("{}/{}", config["os"].as_str().unwrap(), config["architecture"].as_str().unwrap()),
+            format!(
+                "{}/{}",
+                config["os"].as_str().unwrap(),
+                config["architecture"].as_str().unwrap()
+            ),
             platform
         );
         // The platform's own cache reference.
@@ -342,7 +353,14 @@ fn per_platform_builds_are_merged_into_one_list_and_keep_their_own_caches() {
             ("SLIPWAY_PLATFORM_DIGESTS", &digests.join(" ")),
         ],
     );
-    let b = slipway_build(tmp.path(), &r, "slipway-test", &repo, &the_plan, Some(&spec));
+    let b = slipway_build(
+        tmp.path(),
+        &r,
+        "slipway-test",
+        &repo,
+        &the_plan,
+        Some(&spec),
+    );
     assert!(b.ok(), "{}", b.log);
     let list_digest = b.digest(0);
     for t in tags {

@@ -18,6 +18,10 @@
 //! two platform builds running at once must not overwrite each other's cache. The branch part
 //! leaves room for that suffix within Docker's 128-character tag limit.
 //!
+//! The same builds push their one-platform image under `buildcache-platform-<os>-<arch>` (a
+//! handle for the push only: the merge names the image by digest, so a later build moving that
+//! tag changes nothing).
+//!
 //! Tags starting with [`CACHE_TAG_PREFIX`] are reserved: `build_env` refuses to push an image
 //! tag that could overwrite a cache (a branch named `buildcache-main` would).
 

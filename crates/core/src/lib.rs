@@ -4,6 +4,7 @@
 
 pub mod build_cache;
 pub mod build_env;
+pub mod build_graph;
 pub mod calls;
 pub mod deploy;
 pub mod job;

@@ -71,7 +71,10 @@ fn the_default_platforms_apply_unless_an_image_says_otherwise() {
     assert_eq!(web.attestations, ["provenance"]);
     assert!(!web.emulate);
     let api = image(&images, "ghcr.io/acme/api");
-    assert!(api.platforms.is_empty(), "`platforms = []`: the builder's own");
+    assert!(
+        api.platforms.is_empty(),
+        "`platforms = []`: the builder's own"
+    );
     assert!(api.attestations.is_empty());
     let tool = image(&images, "ghcr.io/acme/tool");
     assert_eq!(tool.platforms, ["linux/amd64", "linux/arm/v7"]);
@@ -79,9 +82,10 @@ fn the_default_platforms_apply_unless_an_image_says_otherwise() {
 
     // Without the keys: the builder's platform, no attestation, no emulation.
     let bare = planned("", "refs/heads/main");
-    assert!(bare.iter().all(|i| i.platforms.is_empty()
-        && i.attestations.is_empty()
-        && !i.emulate));
+    assert!(
+        bare.iter()
+            .all(|i| i.platforms.is_empty() && i.attestations.is_empty() && !i.emulate)
+    );
 }
 
 #[test]
@@ -89,8 +93,8 @@ fn sboms_unknown_attestations_and_repeated_platforms_are_refused_with_the_key() 
     let e = Config::parse("attestations = [\"provenance\", \"sbom\"]\n").unwrap_err();
     assert_eq!((e.line, e.key.as_str()), (1, "attestations[1]"), "{e}");
     assert!(e.message.contains("scanner image"), "{e}");
-    let e = Config::parse("[[image]]\ncontext = \"a\"\nattestations = [\"signature\"]\n")
-        .unwrap_err();
+    let e =
+        Config::parse("[[image]]\ncontext = \"a\"\nattestations = [\"signature\"]\n").unwrap_err();
     assert_eq!(e.key, "image[0].attestations[0]", "{e}");
     let e = Config::parse("platforms = [\"linux/arm64\", \"linux/arm64\"]\n").unwrap_err();
     assert_eq!(e.key, "platforms[1]", "{e}");
@@ -152,12 +156,8 @@ fn the_build_gets_platforms_attestations_and_its_cache_references() {
     // A version tag: the first build of a tag reads the cache of the default branch.
     let images = planned(FILE, "refs/tags/v1.2.3");
     let tool = image(&images, "ghcr.io/acme/tool");
-    let vars = build_env::build_env(
-        &job("refs/tags/v1.2.3"),
-        tool,
-        &RegistrySettings::default(),
-    )
-    .unwrap();
+    let vars =
+        build_env::build_env(&job("refs/tags/v1.2.3"), tool, &RegistrySettings::default()).unwrap();
     assert_eq!(var(&vars, build_env::SLIPWAY_CACHE_TO), "");
     assert_eq!(
         var(&vars, build_env::SLIPWAY_CACHE_FROM),
@@ -178,7 +178,10 @@ fn an_image_tag_that_could_overwrite_a_cache_is_refused() {
     )
     .unwrap_err();
     assert_eq!(err.code(), "build_env_invalid");
-    assert!(err.to_string().contains("reserved for the registry cache"), "{err}");
+    assert!(
+        err.to_string().contains("reserved for the registry cache"),
+        "{err}"
+    );
 
     let mut web = web.clone();
     web.attestations = vec!["sbom".into()];

@@ -126,6 +126,19 @@ pub fn slipway_build(
     plan: &Value,
     buildspec: Option<&Path>,
 ) -> Build {
+    slipway_build_with(work, r, namespace, repo, plan, buildspec, &[])
+}
+
+/// [`slipway_build`] with extra environment variables for the `slipway build` process.
+pub fn slipway_build_with(
+    work: &Path,
+    r: &Registry,
+    namespace: &str,
+    repo: &Path,
+    plan: &Value,
+    buildspec: Option<&Path>,
+    env: &[(&str, &str)],
+) -> Build {
     let plan_path = work.join(unique("plan"));
     std::fs::write(&plan_path, plan.to_string()).unwrap();
     let host = r.host.replace(':', "_");
@@ -151,7 +164,8 @@ pub fn slipway_build(
         .arg(work)
         .arg("--result")
         .arg(&result_path)
-        .env_remove("SLIPWAY_SECRETS_FILE");
+        .env_remove("SLIPWAY_SECRETS_FILE")
+        .envs(env.iter().copied());
     if let Some(b) = buildspec {
         c.arg("--buildspec").arg(b);
     }
@@ -232,32 +246,40 @@ pub fn remove_images(refs: &[String]) {
     }
 }
 
-/// The BuildKit plain-progress lines of a log: `name` of each step (vertex) and whether
-/// BuildKit reported it `CACHED`.
+/// The Dockerfile steps BuildKit reported in a log written with `BUILDKIT_PROGRESS=rawjson`
+/// (its solve status as JSON documents, one per update): each step (vertex) once, in the order
+/// it started, with whether BuildKit marked it `cached` (what plain progress prints as `CACHED`).
 pub fn steps(log: &str) -> Vec<(String, bool)> {
-    let mut names: Vec<(String, String)> = Vec::new();
-    let mut cached: Vec<String> = Vec::new();
+    let mut order: Vec<String> = Vec::new();
+    let mut vertices: std::collections::BTreeMap<String, (String, bool)> = Default::default();
+    let mut doc = String::new();
     for line in log.lines() {
-        let Some(rest) = line.strip_prefix('#') else {
-            continue;
-        };
-        let Some((num, text)) = rest.split_once(' ') else {
-            continue;
-        };
-        if !num.bytes().all(|b| b.is_ascii_digit()) || num.is_empty() {
+        if doc.is_empty() && line != "{" {
             continue;
         }
-        if text == "CACHED" {
-            cached.push(num.to_string());
-        } else if text.starts_with('[') && !names.iter().any(|(n, _)| n == num) {
-            names.push((num.to_string(), text.to_string()));
+        doc.push_str(line);
+        doc.push('\n');
+        if line != "}" {
+            continue;
+        }
+        let status: Value = serde_json::from_str(&doc).unwrap_or(Value::Null);
+        doc.clear();
+        for v in status["vertexes"].as_array().into_iter().flatten() {
+            let (Some(digest), Some(name)) = (v["digest"].as_str(), v["name"].as_str()) else {
+                continue;
+            };
+            let e = vertices.entry(digest.to_string()).or_insert_with(|| {
+                order.push(digest.to_string());
+                (name.to_string(), false)
+            });
+            e.1 |= v["cached"].as_bool().unwrap_or(false);
         }
     }
-    names
+    order
         .into_iter()
-        .map(|(n, text)| {
-            let c = cached.contains(&n);
-            (text, c)
+        .filter_map(|d| vertices.remove(&d))
+        .filter(|(name, _)| {
+            name.starts_with('[') && !name.starts_with("[internal]") && !name.starts_with("[auth]")
         })
         .collect()
 }

@@ -279,7 +279,8 @@ impl Config {
                 })?;
             }
             if let Some(platforms) = &im.platforms {
-                check_platforms(platforms).map_err(|(j, m)| err(format!("image[{i}].platforms[{j}]"), m))?;
+                check_platforms(platforms)
+                    .map_err(|(j, m)| err(format!("image[{i}].platforms[{j}]"), m))?;
             }
             if let Some(attestations) = &im.attestations {
                 check_attestations(attestations)
