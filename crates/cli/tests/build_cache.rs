@@ -253,7 +253,8 @@ fn a_second_push_reuses_every_layer_before_the_changed_file_from_the_registry() 
     }
     let hits = warm.iter().filter(|(_, c)| *c).count();
     eprintln!(
-        "registry cache: first build {first_ms} ms (0/10 steps cached), second build {second_ms} ms ({hits}/10 steps cached)"
+        "registry cache: first build {first_ms} ms ({}/10 steps cached), second build {second_ms} ms ({hits}/10 steps cached)",
+        cold_hits.len()
     );
 
     // The first build of a new tag: no cache of its own, it reads the default branch's.
