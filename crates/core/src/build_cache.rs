@@ -133,7 +133,7 @@ mod tests {
         assert_ne!(a, b);
         for t in [&a, &b] {
             assert_eq!(t.len(), 128 - PLATFORM_SUFFIX_ROOM);
-            assert!(crate::build_env::check_tag(&format!("{t}-linux-arm64")).is_ok());
+            assert!(crate::names::check_tag(&format!("{t}-linux-arm64")).is_ok());
         }
         assert_eq!(cache_tag("release+1/x"), "buildcache-release-1-x");
         assert!(is_cache_tag(&cache_tag("main")));

@@ -86,6 +86,15 @@ pub const SLIPWAY_DIGEST: &str = "SLIPWAY_DIGEST";
 /// The repository's default branch (children's jobs carry it on, for the tag rules).
 pub const SLIPWAY_DEFAULT_BRANCH: &str = "SLIPWAY_DEFAULT_BRANCH";
 
+/// What one build makes (unset: `image`): `image`, `platform` or `merge`. Only a CodeBuild
+/// batch's build graph sets it (see [`crate::build_graph`]), per build of the batch.
+pub const SLIPWAY_BUILD_PART: &str = "SLIPWAY_BUILD_PART";
+/// The platform a `platform` part builds.
+pub const SLIPWAY_PART_PLATFORM: &str = "SLIPWAY_PART_PLATFORM";
+/// The platform images a `merge` part lists, `sha256:` digests separated by single spaces; on
+/// CodeBuild, unset: the merge reads the other builds of its batch.
+pub const SLIPWAY_PLATFORM_DIGESTS: &str = "SLIPWAY_PLATFORM_DIGESTS";
+
 /// Variables the buildspec exports (`env.exported-variables`).
 pub const EXPORTED_VARIABLES: &[&str] = &[SLIPWAY_DIGEST];
 
@@ -418,6 +427,20 @@ pub struct BuildInfo {
     pub autotest: bool,
     /// From the exported variables, once the build pushed.
     pub digest: Option<String>,
+    /// Which part of the image this build made.
+    pub part: BuildPart,
+}
+
+/// What one build makes (`SLIPWAY_BUILD_PART`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum BuildPart {
+    /// The whole image: every platform, pushed under every tag.
+    #[default]
+    Image,
+    /// One platform of a CodeBuild batch, pushed by digest; the merge reports the image.
+    Platform(String),
+    /// The list of a CodeBuild batch: reports the image.
+    Merge,
 }
 
 /// Reads a build's variables back (environment variables and exported variables of a CodeBuild
@@ -453,6 +476,21 @@ where
         deploy: words(SLIPWAY_DEPLOY),
         autotest: map.get(SLIPWAY_AUTOTEST).is_some_and(|v| v == "true"),
         digest: map.get(SLIPWAY_DIGEST).filter(|d| !d.is_empty()).cloned(),
+        part: match map.get(SLIPWAY_BUILD_PART).map(String::as_str) {
+            None | Some("") | Some("image") => BuildPart::Image,
+            Some("merge") => BuildPart::Merge,
+            Some("platform") => {
+                let p = map.get(SLIPWAY_PART_PLATFORM).cloned().unwrap_or_default();
+                names::check_platform(&p).map_err(|e| BuildEnvError::invalid("part platform", e))?;
+                BuildPart::Platform(p)
+            }
+            Some(_) => {
+                return Err(BuildEnvError::invalid(
+                    "build part",
+                    "must be image, platform or merge",
+                ));
+            }
+        },
     };
     names::check_job_id(&info.job_id).map_err(|e| BuildEnvError::invalid("job id", e))?;
     names::check_delivery_id(&info.delivery_id)
