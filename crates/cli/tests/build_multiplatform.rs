@@ -52,6 +52,32 @@ fn image_json(name: &str, context: &str, commit: &str, tags: &[&str]) -> serde_j
     })
 }
 
+/// A repository with one context `app` (both busyboxes, `dockerfile`, a unique file) committed,
+/// and a unique image name in the test registry: `(repo, commit, path, name)`.
+struct App {
+    repo: std::path::PathBuf,
+    commit: String,
+    path: String,
+    name: String,
+}
+
+fn app(r: &Registry, dir: &Path, dockerfile: &str, label: &str) -> App {
+    let repo = dir.join("repo");
+    init_repo(&repo);
+    busyboxes(r, &repo.join("app"));
+    write(&repo, "app/Dockerfile", dockerfile);
+    write(&repo, "app/unique.txt", &unique(label));
+    let commit = commit_all(&repo, "app");
+    let path = unique(&format!("slipway-test/{label}"));
+    let name = format!("{}/{path}", r.host);
+    App {
+        repo,
+        commit,
+        path,
+        name,
+    }
+}
+
 fn local_refs(name: &str, tags: &[&str]) -> Vec<String> {
     tags.iter().map(|t| format!("{name}:{t}")).collect()
 }
@@ -60,14 +86,12 @@ fn local_refs(name: &str, tags: &[&str]) -> Vec<String> {
 fn an_amd64_and_arm64_image_is_one_manifest_list_under_every_tag() {
     let r = registry();
     let tmp = tempfile::tempdir().unwrap();
-    let repo = tmp.path().join("repo");
-    init_repo(&repo);
-    busyboxes(&r, &repo.join("app"));
-    write(&repo, "app/Dockerfile", ARCH_DOCKERFILE);
-    write(&repo, "app/unique.txt", &unique("multi"));
-    let commit = commit_all(&repo, "app");
-    let path = unique("slipway-test/multi");
-    let name = format!("{}/{path}", r.host);
+    let App {
+        repo,
+        commit,
+        path,
+        name,
+    } = app(&r, tmp.path(), ARCH_DOCKERFILE, "multi");
     let short = format!("sha-{}", &commit[..7]);
     let tags = ["main", short.as_str(), "latest"];
 
@@ -208,19 +232,18 @@ fn a_child_is_built_on_its_parents_entry_of_the_same_platform() {
 fn a_platform_that_fails_fails_the_image_and_pushes_nothing() {
     let r = registry();
     let tmp = tempfile::tempdir().unwrap();
-    let repo = tmp.path().join("repo");
-    init_repo(&repo);
-    busyboxes(&r, &repo.join("app"));
     // Fails on arm64 only.
-    write(
-        &repo,
-        "app/Dockerfile",
+    let App {
+        repo,
+        commit,
+        path,
+        name,
+    } = app(
+        &r,
+        tmp.path(),
         "FROM scratch\nARG TARGETARCH\nCOPY busybox-${TARGETARCH} /bin/busybox\nCOPY unique.txt /unique.txt\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"test \\\"$(/bin/busybox uname -m)\\\" != aarch64\"]\n",
+        "armfails",
     );
-    write(&repo, "app/unique.txt", &unique("fails"));
-    let commit = commit_all(&repo, "app");
-    let path = unique("slipway-test/armfails");
-    let name = format!("{}/{path}", r.host);
     let b = slipway_build(
         tmp.path(),
         &r,
@@ -248,14 +271,12 @@ fn a_platform_that_fails_fails_the_image_and_pushes_nothing() {
 fn provenance_is_attached_only_when_asked_for() {
     let r = registry();
     let tmp = tempfile::tempdir().unwrap();
-    let repo = tmp.path().join("repo");
-    init_repo(&repo);
-    busyboxes(&r, &repo.join("app"));
-    write(&repo, "app/Dockerfile", ARCH_DOCKERFILE);
-    write(&repo, "app/unique.txt", &unique("prov"));
-    let commit = commit_all(&repo, "app");
-    let path = unique("slipway-test/prov");
-    let name = format!("{}/{path}", r.host);
+    let App {
+        repo,
+        commit,
+        path,
+        name,
+    } = app(&r, tmp.path(), ARCH_DOCKERFILE, "prov");
     let mut image = image_json(&name, "app", &commit, &["main"]);
     image["attestations"] = json!(["provenance"]);
     let b = slipway_build(
@@ -293,14 +314,12 @@ fn provenance_is_attached_only_when_asked_for() {
 fn per_platform_builds_are_merged_into_one_list_and_keep_their_own_caches() {
     let r = registry();
     let tmp = tempfile::tempdir().unwrap();
-    let repo = tmp.path().join("repo");
-    init_repo(&repo);
-    busyboxes(&r, &repo.join("app"));
-    write(&repo, "app/Dockerfile", ARCH_DOCKERFILE);
-    write(&repo, "app/unique.txt", &unique("parts"));
-    let commit = commit_all(&repo, "app");
-    let path = unique("slipway-test/parts");
-    let name = format!("{}/{path}", r.host);
+    let App {
+        repo,
+        commit,
+        path,
+        name,
+    } = app(&r, tmp.path(), ARCH_DOCKERFILE, "parts");
     let tags = ["main", "latest"];
     let the_plan = plan(&commit, vec![image_json(&name, "app", &commit, &tags)]);
 

@@ -45,26 +45,19 @@ pub struct CacheRefs {
     pub from: Vec<String>,
 }
 
-/// The cache tag of a branch: `buildcache-<branch>` with every character outside
-/// `[A-Za-z0-9_.-]` as `-`; a branch too long for the tag limit keeps its first characters and
-/// a hash of the whole name, so two long branches do not share a cache by accident.
+/// The cache tag of a branch: `buildcache-` and the branch's image tag (every character outside
+/// `[A-Za-z0-9_.-]` as `-`, as the planner tags branches); a branch too long for the tag limit
+/// keeps its first characters and a hash of the whole name, so two long branches do not share a
+/// cache by accident.
 pub fn cache_tag(branch: &str) -> String {
     let max = 128 - PLATFORM_SUFFIX_ROOM - CACHE_TAG_PREFIX.len();
-    let slug: String = branch
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    if slug.len() <= max {
+    // The branch tag's own rule (`feature/x` → `feature-x`), then room for the platform suffix.
+    let slug = crate::plan::names::sanitize_tag(branch).unwrap_or_default();
+    if !slug.is_empty() && slug.len() <= max {
         return format!("{CACHE_TAG_PREFIX}{slug}");
     }
     let hash = hex::encode(Sha256::digest(branch.as_bytes()));
-    let keep = max - 17;
+    let keep = slug.len().min(max - 17);
     format!("{CACHE_TAG_PREFIX}{}-{}", &slug[..keep], &hash[..16])
 }
 
