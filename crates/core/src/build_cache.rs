@@ -52,7 +52,7 @@ pub struct CacheRefs {
 pub fn cache_tag(branch: &str) -> String {
     let max = 128 - PLATFORM_SUFFIX_ROOM - CACHE_TAG_PREFIX.len();
     // The branch tag's own rule (`feature/x` → `feature-x`), then room for the platform suffix.
-    let slug = crate::plan::names::sanitize_tag(branch).unwrap_or_default();
+    let slug = crate::plan::naming::sanitize_tag(branch).unwrap_or_default();
     if !slug.is_empty() && slug.len() <= max {
         return format!("{CACHE_TAG_PREFIX}{slug}");
     }
