@@ -4,6 +4,7 @@
 #   Docker engine 26: BuildKit, containerd image store, host network only     /var/run/docker.sock
 #   arm64 emulation (qemu-user-static through binfmt_misc): the kernel's, so it outlives `stop`
 #   docker-registry with htpasswd auth     SLIPWAY_TEST_REGISTRY, SLIPWAY_TEST_REGISTRY_USER/_PASSWORD_FILE
+#   (and SLIPWAY_BUILD_NETWORK=host for builds on that engine)
 #
 #   source tests/services.sh start     starts what is not running, exports the variables
 #   bash tests/services.sh stop        stops what `start` started (and only that)
@@ -144,6 +145,9 @@ services_start() {
   if _wanted binfmt; then _start_binfmt || return 1; started+=("linux/arm64 emulation (qemu-user-static)"); fi
   if _wanted engine; then _start_engine || return 1; started+=("docker engine $(docker version --format '{{.Server.Version}}' 2>/dev/null) with buildx"); fi
   if _wanted registry; then _start_registry || return 1; started+=("registry $SLIPWAY_TEST_REGISTRY (user $SLIPWAY_TEST_REGISTRY_USER)"); fi
+  # The engine has no bridge: builds' RUN steps use the host network (slipway build and serve
+  # read this; CodeBuild's engine has a bridge and leaves it empty).
+  if _wanted engine; then export SLIPWAY_BUILD_NETWORK=host; fi
   # Static binaries for FROM-scratch test images (nothing can be pulled).
   export SLIPWAY_TEST_BUSYBOX=/usr/bin/busybox
   export SLIPWAY_TEST_BUSYBOX_ARM64=$SLIPWAY_ARM64_BUSYBOX

@@ -47,6 +47,10 @@ pub struct Args {
     /// Write the results (status, phases, exported variables) as JSON to this file.
     #[arg(long)]
     pub result: Option<PathBuf>,
+    /// The network of the build's `RUN` steps: empty for the engine's default (a bridge),
+    /// `host` for an engine without a bridge, `none`.
+    #[arg(long, env = slipway_core::build_env::SLIPWAY_BUILD_NETWORK, default_value = "")]
+    pub build_network: String,
 }
 
 pub async fn run(args: Args) -> Result<ExitCode, CliError> {
@@ -80,6 +84,7 @@ pub async fn run(args: Args) -> Result<ExitCode, CliError> {
             return Err(format!("the plan has no image {name}").into());
         }
     }
+    slipway_runner::check_build_network(&args.build_network)?;
     let work_root = args.work_dir.clone().unwrap_or_else(std::env::temp_dir);
 
     let mut outcomes: Vec<BuildOutcome> = Vec::new();
@@ -108,6 +113,7 @@ pub async fn run(args: Args) -> Result<ExitCode, CliError> {
             work_root: work_root.clone(),
             keep_work_dir: args.keep_work_dir,
             build_number: n as u64 + 1,
+            build_network: args.build_network.clone(),
         };
         let outcome = run_build(&req, &|line| println!("{line}")).await;
         if outcome.status != BuildStatus::Succeeded {

@@ -14,6 +14,7 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
+use crate::build_cache;
 use crate::job::{Job, Trigger};
 use crate::names::{self, Invalid};
 use crate::plan::PlannedImage;
@@ -45,12 +46,25 @@ pub const SLIPWAY_TARGET: &str = "SLIPWAY_TARGET";
 pub const SLIPWAY_BUILD_ARGS: &str = "SLIPWAY_BUILD_ARGS";
 /// Prefix of the variables holding build argument values.
 pub const SLIPWAY_BUILD_ARG_PREFIX: &str = "SLIPWAY_BUILD_ARG_";
-/// Target platforms, comma separated (empty: the builder's own).
+/// Target platforms, comma separated (empty: the builder's own). Several make one manifest
+/// list per tag.
 pub const SLIPWAY_PLATFORMS: &str = "SLIPWAY_PLATFORMS";
+/// `true`: platforms without a native builder are built under QEMU on CodeBuild (the buildspec
+/// registers the emulators when the engine lacks them).
+pub const SLIPWAY_EMULATE: &str = "SLIPWAY_EMULATE";
+/// `provenance` to attach a provenance attestation; empty (the default) for none.
+pub const SLIPWAY_ATTESTATIONS: &str = "SLIPWAY_ATTESTATIONS";
 /// `true`: run `docker-compose.test.yml` (service `sut`) before pushing.
 pub const SLIPWAY_AUTOTEST: &str = "SLIPWAY_AUTOTEST";
-/// The previous image (`name:first tag`), used as layer cache when it exists.
+/// The registry cache reference the build writes (`--cache-to type=registry`, `mode=max`);
+/// empty: none (see [`crate::build_cache`]).
+pub const SLIPWAY_CACHE_TO: &str = "SLIPWAY_CACHE_TO";
+/// Registry cache references the build reads (`--cache-from`), separated by single spaces.
 pub const SLIPWAY_CACHE_FROM: &str = "SLIPWAY_CACHE_FROM";
+/// The network of the build's `RUN` steps (`docker buildx build --network`): empty for the
+/// engine's default (a bridge, as on CodeBuild), `host` for an engine without one. Set by the
+/// runner from its settings, not by [`build_env`]: it is the machine's, not the image's.
+pub const SLIPWAY_BUILD_NETWORK: &str = "SLIPWAY_BUILD_NETWORK";
 /// `https://github.com/owner/name`, the `org.opencontainers.image.source` label.
 pub const SLIPWAY_SOURCE_URL: &str = "SLIPWAY_SOURCE_URL";
 /// The registry host to log in to (`docker.io`, `ghcr.io`, `host:port`, an ECR host).
@@ -71,6 +85,15 @@ pub const SLIPWAY_DEPLOY: &str = "SLIPWAY_DEPLOY";
 pub const SLIPWAY_DIGEST: &str = "SLIPWAY_DIGEST";
 /// The repository's default branch (children's jobs carry it on, for the tag rules).
 pub const SLIPWAY_DEFAULT_BRANCH: &str = "SLIPWAY_DEFAULT_BRANCH";
+
+/// What one build makes (unset: `image`): `image`, `platform` or `merge`. Only a CodeBuild
+/// batch's build graph sets it (see [`crate::build_graph`]), per build of the batch.
+pub const SLIPWAY_BUILD_PART: &str = "SLIPWAY_BUILD_PART";
+/// The platform a `platform` part builds.
+pub const SLIPWAY_PART_PLATFORM: &str = "SLIPWAY_PART_PLATFORM";
+/// The platform images a `merge` part lists, `sha256:` digests separated by single spaces; on
+/// CodeBuild, unset: the merge reads the other builds of its batch.
+pub const SLIPWAY_PLATFORM_DIGESTS: &str = "SLIPWAY_PLATFORM_DIGESTS";
 
 /// Variables the buildspec exports (`env.exported-variables`).
 pub const EXPORTED_VARIABLES: &[&str] = &[SLIPWAY_DIGEST];
@@ -279,6 +302,15 @@ pub fn build_env(
     }
     for t in &image.tags {
         names::check_tag(t).map_err(|e| BuildEnvError::invalid("tag", e))?;
+        if build_cache::is_cache_tag(t) {
+            return Err(BuildEnvError::invalid(
+                "tag",
+                format!(
+                    "tags starting with `{}` are reserved for the registry cache",
+                    build_cache::CACHE_TAG_PREFIX
+                ),
+            ));
+        }
     }
     names::check_source_path(&image.context).map_err(|e| BuildEnvError::invalid("context", e))?;
     names::check_repo_path(&image.dockerfile)
@@ -288,6 +320,14 @@ pub fn build_env(
     }
     for p in &image.platforms {
         names::check_platform(p).map_err(|e| BuildEnvError::invalid("platform", e))?;
+    }
+    for a in &image.attestations {
+        if a != "provenance" {
+            return Err(BuildEnvError::invalid(
+                "attestation",
+                "the only attestation is `provenance`",
+            ));
+        }
     }
     for (k, v) in &image.build_args {
         names::check_build_arg_name(k)
@@ -337,11 +377,12 @@ pub fn build_env(
         plain(&format!("{SLIPWAY_BUILD_ARG_PREFIX}{k}"), v.clone());
     }
     plain(SLIPWAY_PLATFORMS, image.platforms.join(","));
+    plain(SLIPWAY_EMULATE, image.emulate.to_string());
+    plain(SLIPWAY_ATTESTATIONS, image.attestations.join(","));
     plain(SLIPWAY_AUTOTEST, image.autotest.to_string());
-    plain(
-        SLIPWAY_CACHE_FROM,
-        format!("{}:{}", image.name, image.tags[0]),
-    );
+    let cache = build_cache::cache_refs(&image.name, &job.git_ref, &job.default_branch);
+    plain(SLIPWAY_CACHE_TO, cache.to.unwrap_or_default());
+    plain(SLIPWAY_CACHE_FROM, cache.from.join(" "));
     plain(
         SLIPWAY_SOURCE_URL,
         format!("https://github.com/{}", job.repository),
@@ -386,6 +427,20 @@ pub struct BuildInfo {
     pub autotest: bool,
     /// From the exported variables, once the build pushed.
     pub digest: Option<String>,
+    /// Which part of the image this build made.
+    pub part: BuildPart,
+}
+
+/// What one build makes (`SLIPWAY_BUILD_PART`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum BuildPart {
+    /// The whole image: every platform, pushed under every tag.
+    #[default]
+    Image,
+    /// One platform of a CodeBuild batch, pushed by digest; the merge reports the image.
+    Platform(String),
+    /// The list of a CodeBuild batch: reports the image.
+    Merge,
 }
 
 /// Reads a build's variables back (environment variables and exported variables of a CodeBuild
@@ -421,6 +476,21 @@ where
         deploy: words(SLIPWAY_DEPLOY),
         autotest: map.get(SLIPWAY_AUTOTEST).is_some_and(|v| v == "true"),
         digest: map.get(SLIPWAY_DIGEST).filter(|d| !d.is_empty()).cloned(),
+        part: match map.get(SLIPWAY_BUILD_PART).map(String::as_str) {
+            None | Some("") | Some("image") => BuildPart::Image,
+            Some("merge") => BuildPart::Merge,
+            Some("platform") => {
+                let p = map.get(SLIPWAY_PART_PLATFORM).cloned().unwrap_or_default();
+                names::check_platform(&p).map_err(|e| BuildEnvError::invalid("part platform", e))?;
+                BuildPart::Platform(p)
+            }
+            Some(_) => {
+                return Err(BuildEnvError::invalid(
+                    "build part",
+                    "must be image, platform or merge",
+                ));
+            }
+        },
     };
     names::check_job_id(&info.job_id).map_err(|e| BuildEnvError::invalid("job id", e))?;
     names::check_delivery_id(&info.delivery_id)
@@ -524,7 +594,16 @@ mod tests {
         assert_eq!(get(&vars, SLIPWAY_TAGS).value, "main sha-6113728");
         assert_eq!(get(&vars, SLIPWAY_BUILD_ARGS).value, "VERSION");
         assert_eq!(get(&vars, "SLIPWAY_BUILD_ARG_VERSION").value, "1 $(id) ';'");
-        assert_eq!(get(&vars, SLIPWAY_CACHE_FROM).value, "acme/web:main");
+        assert_eq!(
+            get(&vars, SLIPWAY_CACHE_TO).value,
+            "acme/web:buildcache-main"
+        );
+        assert_eq!(
+            get(&vars, SLIPWAY_CACHE_FROM).value,
+            "acme/web:buildcache-main"
+        );
+        assert_eq!(get(&vars, SLIPWAY_ATTESTATIONS).value, "");
+        assert_eq!(get(&vars, SLIPWAY_EMULATE).value, "false");
         assert_eq!(get(&vars, SLIPWAY_REGISTRY).value, "docker.io");
         assert_eq!(get(&vars, SLIPWAY_REGISTRY_KIND).value, "dockerhub");
         assert_eq!(get(&vars, SLIPWAY_TARGET).value, "runtime");

@@ -2,7 +2,9 @@
 //! Adapters (SQS, CodeBuild, SQLite, the local Docker engine) live in other crates and reach this
 //! code through the small traits defined next to the logic that needs them.
 
+pub mod build_cache;
 pub mod build_env;
+pub mod build_graph;
 pub mod calls;
 pub mod deploy;
 pub mod job;

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use crate::build_env::{self, BuildEnvError, BuildInfo};
+use crate::build_env::{self, BuildEnvError, BuildInfo, BuildPart};
 use crate::job::{Job, Trigger};
 use crate::listener::{Enqueued, QueueError};
 use crate::names::Invalid;
@@ -722,6 +722,17 @@ pub async fn notify<S: Sinks>(o: &BuildOutcome, cfg: &NotifyConfig, sinks: &S) -
         ..Report::default()
     };
     let i = &o.info;
+    // The platform builds of a CodeBuild batch are parts of one image: its merge reports it (one
+    // result, the list's digest), or a failed platform does; fast-fail stops the others, which
+    // stay silent, and a platform's success is not yet the image's.
+    if let BuildPart::Platform(platform) = &i.part
+        && o.status != BuildStatus::Failed
+    {
+        tracing::info!(build_id = %o.build_id, image = %i.image, platform = %platform, status = o.status.as_str(), "platform build of a batch; not reported (the merge or a failed platform reports the image)");
+        report.commit_status = "not_used".into();
+        report.publish = "not_published".into();
+        return report;
+    }
     if o.status == BuildStatus::InProgress && !cfg.in_progress {
         tracing::info!(build_id = %o.build_id, image = %i.image, "build in progress; not reported (in-progress notifications are off)");
         report.commit_status = "not_used".into();
@@ -943,6 +954,7 @@ mod tests {
                 deploy: vec![],
                 autotest: false,
                 digest: None,
+                part: Default::default(),
             },
             log_url: None,
             duration: None,

@@ -2,69 +2,12 @@
 //! published, queued, skipped and ignored. (The same events against SNS and SQS on moto are in
 //! `moto.rs`.)
 
-use std::path::PathBuf;
-use std::sync::Mutex;
-
-use serde_json::{Value, json};
-use slipway_core::Job;
-use slipway_core::listener::Enqueued;
-use slipway_core::notify::{
-    BuildOutcome, CommitStatus, DeployResult, MAX_SUBJECT_CHARS, Notification, NotifyConfig,
-    SinkError, Sinks,
-};
+use serde_json::json;
+use slipway_core::notify::{MAX_SUBJECT_CHARS, NotifyConfig};
 use slipway_notifier::handle_event;
 
-fn fixture(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/codebuild")
-        .join(name);
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
-
-#[derive(Default)]
-struct Recorder {
-    published: Mutex<Vec<Notification>>,
-    statuses: Mutex<Vec<CommitStatus>>,
-    deploys: Mutex<Vec<String>>,
-    jobs: Mutex<Vec<Job>>,
-}
-
-impl Sinks for Recorder {
-    async fn publish(&self, n: &Notification) -> Result<(), SinkError> {
-        self.published.lock().unwrap().push(n.clone());
-        Ok(())
-    }
-    async fn commit_status(&self, s: &CommitStatus) -> Result<(), SinkError> {
-        self.statuses.lock().unwrap().push(s.clone());
-        Ok(())
-    }
-    async fn deploy(&self, targets: &[String], _o: &BuildOutcome) -> Vec<DeployResult> {
-        targets
-            .iter()
-            .map(|t| {
-                self.deploys.lock().unwrap().push(t.clone());
-                DeployResult {
-                    target: t.clone(),
-                    outcome: "delivered".into(),
-                    attempts: 1,
-                    status: Some(202),
-                    error_code: None,
-                }
-            })
-            .collect()
-    }
-    async fn enqueue(&self, job: &Job) -> Result<Enqueued, SinkError> {
-        self.jobs.lock().unwrap().push(job.clone());
-        Ok(Enqueued::Queued)
-    }
-}
-
-fn cfg() -> NotifyConfig {
-    NotifyConfig {
-        in_progress: false,
-        commit_status: true,
-    }
-}
+mod common;
+use common::{Recorder, cfg, fixture};
 
 #[tokio::test]
 async fn the_documented_sample_is_not_a_slipway_build_and_is_acknowledged_quietly() {

@@ -292,6 +292,22 @@ pub struct BuildRequest {
     pub work_root: PathBuf,
     pub keep_work_dir: bool,
     pub build_number: u64,
+    /// `SLIPWAY_BUILD_NETWORK` (see [`check_build_network`]): the machine's, not the image's.
+    pub build_network: String,
+}
+
+/// The values `SLIPWAY_BUILD_NETWORK` may take (the buildspec refuses any other).
+pub const BUILD_NETWORKS: &[&str] = &["", "default", "host", "none"];
+
+/// Checks a build network setting; the message says what is allowed.
+pub fn check_build_network(network: &str) -> Result<(), String> {
+    if BUILD_NETWORKS.contains(&network) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the build network {network:?} is not one of default, host, none (or empty for the engine's default)"
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -376,6 +392,8 @@ const PASSED_THROUGH: &[&str] = &[
     "DOCKER_TLS_VERIFY",
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
+    // How buildx shows progress (`plain`, `rawjson`): a display choice of the caller.
+    "BUILDKIT_PROGRESS",
 ];
 
 fn now_ms() -> u128 {
@@ -517,6 +535,10 @@ async fn run_in(
     for (k, v) in &req.buildspec.variables {
         env.insert(k.clone(), v.clone());
     }
+    env.insert(
+        build_env::SLIPWAY_BUILD_NETWORK.into(),
+        req.build_network.clone(),
+    );
     let mut parameters: Vec<(String, String)> = req.buildspec.parameter_store.clone();
     for BuildVar { name, value, kind } in vars {
         match kind {

@@ -55,6 +55,10 @@ keep_builds_per_image = 50
 # deploy_targets_file = "/etc/slipway/deploy-targets.json"
 # The buildspec the builds run (default: the one slipway ships).
 # buildspec = "/etc/slipway/buildspec.yml"
+# The network of the builds' RUN steps (`docker buildx build --network`): "" for the engine's
+# default bridge, "host" for an engine started without one (`--bridge=none`), "none".
+# Default: the environment variable SLIPWAY_BUILD_NETWORK, else "".
+# build_network = "host"
 
 # Finished builds, their logs and leftover work directories are deleted this many days after
 # they ended (1 to 3650); queued and running builds never are. Checked at start, then daily.
@@ -213,6 +217,8 @@ pub struct ServeConfig {
     pub cancel_superseded: bool,
     pub keep_builds_per_image: usize,
     pub buildspec: Option<PathBuf>,
+    /// `None`: `SLIPWAY_BUILD_NETWORK` from the environment, else the engine's default.
+    pub build_network: Option<String>,
     pub deploy_targets_file: Option<PathBuf>,
     pub max_body_bytes: usize,
     pub retention_days: u32,
@@ -291,6 +297,7 @@ impl Default for ServeConfig {
             cancel_superseded: true,
             keep_builds_per_image: 50,
             buildspec: None,
+            build_network: None,
             deploy_targets_file: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             retention_days: 30,
@@ -372,6 +379,8 @@ impl ServeConfig {
         RepoFilter::parse(&self.repositories).map_err(|e| e.to_string())?;
         self.retention()
             .map_err(|e| format!("`retention_days`: {e}"))?;
+        slipway_runner::check_build_network(&self.build_network())
+            .map_err(|e| format!("`build_network`: {e}"))?;
         self.webhook_targets()?;
         if let Some(w) = &self.web {
             w.check()?;
@@ -387,6 +396,13 @@ impl ServeConfig {
             }
         }
         Ok(())
+    }
+
+    /// The builds' network: the file's, else `SLIPWAY_BUILD_NETWORK`, else the engine's default.
+    pub fn build_network(&self) -> String {
+        self.build_network.clone().unwrap_or_else(|| {
+            std::env::var(slipway_core::build_env::SLIPWAY_BUILD_NETWORK).unwrap_or_default()
+        })
     }
 
     pub fn retention(&self) -> Result<slipway_core::retention::Retention, String> {

@@ -99,6 +99,9 @@ pub async fn run(args: Options) -> Result<(), StartError> {
     };
     let buildspec = Buildspec::parse(&buildspec_text)
         .map_err(|e| bad_config(format!("the buildspec is invalid: {e}")))?;
+    // Also without a file: the default comes from SLIPWAY_BUILD_NETWORK.
+    slipway_runner::check_build_network(&cfg.build_network())
+        .map_err(|e| bad_config(format!("`build_network`: {e}")))?;
     let secrets = SecretSource::load(cfg.registry_secrets_file.as_deref())
         .map_err(|e| bad_config(e.to_string()))?;
     let deploy = match &cfg.deploy_targets_file {
@@ -172,6 +175,7 @@ pub async fn run(args: Options) -> Result<(), StartError> {
         buildspec,
         secrets,
         parameter_prefix: cfg.parameter_prefix.clone(),
+        build_network: cfg.build_network(),
         notifications,
         metrics: metrics.clone(),
         running: Default::default(),

@@ -219,6 +219,7 @@ pub fn outcome(b: &BuildRecord, job: Option<&Job>, children: Vec<String>) -> Bui
             deploy: b.planned.deploy.clone(),
             autotest: b.planned.autotest,
             digest: b.digest.clone(),
+            part: Default::default(),
         },
         log_url: Some(format!("/builds/{}/log", b.id)),
         duration: b

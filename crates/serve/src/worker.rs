@@ -30,6 +30,8 @@ pub struct Worker {
     pub buildspec: Buildspec,
     pub secrets: SecretSource,
     pub parameter_prefix: String,
+    /// `SLIPWAY_BUILD_NETWORK` of every build.
+    pub build_network: String,
     /// Finished builds to notify, in order. One notifier task drains it, so a slow webhook or
     /// deploy agent delays later notifications, never the builds.
     pub notifications: tokio::sync::mpsc::UnboundedSender<BuildRecord>,
@@ -269,6 +271,7 @@ impl Worker {
             work_root: self.data_dir.join("work"),
             keep_work_dir: false,
             build_number: b.id as u64,
+            build_network: self.build_network.clone(),
         };
         let outcome = run_build_until(&req, &log, cancel).await;
         let ok = outcome.status == BuildStatus::Succeeded;

@@ -26,6 +26,7 @@ use slipway_aws::codebuild::{BuildStartError, CodeBuildStarter, StartRequest, St
 use slipway_aws::sqs::{ATTEMPT_ATTRIBUTE, SqsJobQueue};
 use slipway_core::Job;
 use slipway_core::build_env::{self, RegistrySettings};
+use slipway_core::build_graph::{self, BuildMachines, Layout};
 use slipway_core::plan::{Plan, PlanError, PlannedImage};
 use slipway_core::schedule::{QueueMessage, ScheduledRebuild, parse_queue_message, rebuild_job};
 
@@ -44,6 +45,8 @@ pub const ENV_VARS: &[&str] = &[
     ENV_QUEUE_URL,
     ENV_GITHUB_API_URL,
     ENV_MAX_ATTEMPTS,
+    ENV_BUILD_IMAGE_AMD64,
+    ENV_BUILD_IMAGE_ARM64,
 ];
 pub const ENV_PROJECT_NAME: &str = "SLIPWAY_PROJECT_NAME";
 pub const ENV_IMAGE_NAMESPACE: &str = "SLIPWAY_IMAGE_NAMESPACE";
@@ -56,6 +59,11 @@ pub const ENV_GITHUB_API_URL: &str = "SLIPWAY_GITHUB_API_URL";
 /// Optional: how many times a narrowed job is queued again before the message goes the
 /// queue's own way (retries, then the dead-letter queue). Default 3.
 pub const ENV_MAX_ATTEMPTS: &str = "SLIPWAY_MAX_START_ATTEMPTS";
+
+/// The CodeBuild image of native `linux/amd64` builds (`LINUX_CONTAINER`).
+pub const ENV_BUILD_IMAGE_AMD64: &str = "SLIPWAY_BUILD_IMAGE_AMD64";
+/// The CodeBuild image of native `linux/arm64` builds (`ARM_CONTAINER`).
+pub const ENV_BUILD_IMAGE_ARM64: &str = "SLIPWAY_BUILD_IMAGE_ARM64";
 
 /// The planner as the spawner needs it (the GitHub adapter in production, a fixed plan in tests).
 /// The futures need not be `Send`: the Lambda handles one batch at a time on its runtime.
@@ -131,6 +139,8 @@ impl Backoff {
 pub struct Settings {
     pub project: String,
     pub registry: RegistrySettings,
+    /// The machines of native per-platform builds.
+    pub machines: BuildMachines,
     pub backoff: Backoff,
     pub max_attempts: u32,
 }
@@ -298,7 +308,14 @@ impl<P: Planner, B: Builds, Q: Requeue> Spawner<P, B, Q> {
         loop {
             match self.builds.start(&req).await {
                 Ok(b) => {
-                    tracing::info!(job_id = %job.id, image = %image.name, build_id = %b.id, tags = ?image.tags, "build started");
+                    let kind = match &req.layout {
+                        Layout::Batch { .. } => {
+                            "batch: one native build per platform, then the merge"
+                        }
+                        Layout::Single { machine: Some(_) } => "build on the platform's machine",
+                        Layout::Single { machine: None } => "build",
+                    };
+                    tracing::info!(job_id = %job.id, image = %image.name, build_id = %b.id, tags = ?image.tags, platforms = ?image.platforms, kind, "build started");
                     return Ok(b);
                 }
                 Err(e) if e.is_retryable() && retry + 1 < self.settings.backoff.attempts => {
@@ -343,19 +360,44 @@ pub fn startable(plan: &Plan) -> Vec<&PlannedImage> {
         .collect()
 }
 
-/// The StartBuild request for one image.
+/// Why an image cannot be started: its variables, or a platform CodeBuild cannot build as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error(transparent)]
+    BuildEnv(#[from] build_env::BuildEnvError),
+    #[error(transparent)]
+    Layout(#[from] build_graph::LayoutError),
+}
+
+impl RequestError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            RequestError::BuildEnv(e) => e.code(),
+            RequestError::Layout(e) => e.code(),
+        }
+    }
+}
+
+/// The start request for one image: one build, or a batch that builds each platform natively
+/// and merges them (`slipway_core::build_graph`).
 pub fn start_request(
     settings: &Settings,
     job: &Job,
     image: &PlannedImage,
-) -> Result<StartRequest, build_env::BuildEnvError> {
+) -> Result<StartRequest, RequestError> {
     let env = build_env::build_env(job, image, &settings.registry)?;
+    let layout = build_graph::layout(image, &settings.machines)?;
+    let buildspec = match &layout {
+        Layout::Batch { platforms } => build_graph::batch_buildspec(BUILDSPEC, platforms),
+        Layout::Single { .. } => BUILDSPEC.to_string(),
+    };
     Ok(StartRequest {
         project: settings.project.clone(),
         source_version: image.commit.clone(),
         // The repository name was validated by build_env; the payload's URL is not used.
         source_location: format!("https://github.com/{}.git", job.repository),
-        buildspec: BUILDSPEC.to_string(),
+        buildspec,
+        layout,
         env,
         idempotency_token: build_env::idempotency_token(
             &job.delivery_id,
@@ -375,6 +417,8 @@ pub enum StartupError {
     Parameter(#[from] slipway_aws::ssm::ParameterError),
     #[error("the GitHub client cannot start: {0}")]
     GitHub(#[from] slipway_github::SetupError),
+    #[error("{ENV_BUILD_IMAGE_AMD64} / {ENV_BUILD_IMAGE_ARM64}: {0}")]
+    BuildImage(slipway_core::names::Invalid),
 }
 
 /// Everything `run` reads from the environment.
@@ -387,7 +431,12 @@ pub struct EnvSettings {
     pub queue_url: String,
     pub github_api_url: String,
     pub max_attempts: u32,
+    pub machines: BuildMachines,
 }
+
+/// CodeBuild's standard images, as the template's project uses them.
+pub const DEFAULT_BUILD_IMAGE_AMD64: &str = "aws/codebuild/amazonlinux-x86_64-standard:5.0";
+pub const DEFAULT_BUILD_IMAGE_ARM64: &str = "aws/codebuild/amazonlinux-aarch64-standard:3.0";
 
 impl EnvSettings {
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, StartupError> {
@@ -395,6 +444,13 @@ impl EnvSettings {
         let get = |n| vars.get(n);
         let required = |n| vars.required(n);
         let max_attempts = vars.number(ENV_MAX_ATTEMPTS, 3u32, 1..=20)?;
+        let machines = BuildMachines {
+            amd64_image: get(ENV_BUILD_IMAGE_AMD64)
+                .unwrap_or_else(|| DEFAULT_BUILD_IMAGE_AMD64.into()),
+            arm64_image: get(ENV_BUILD_IMAGE_ARM64)
+                .unwrap_or_else(|| DEFAULT_BUILD_IMAGE_ARM64.into()),
+        };
+        machines.check().map_err(StartupError::BuildImage)?;
         Ok(EnvSettings {
             project: required(ENV_PROJECT_NAME)?,
             namespace: required(ENV_IMAGE_NAMESPACE)?,
@@ -404,6 +460,7 @@ impl EnvSettings {
             github_api_url: get(ENV_GITHUB_API_URL)
                 .unwrap_or_else(|| slipway_github::DEFAULT_API_URL.into()),
             max_attempts,
+            machines,
         })
     }
 }
@@ -439,6 +496,7 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
             registry: RegistrySettings {
                 parameter_prefix: env.parameter_prefix.clone(),
             },
+            machines: env.machines.clone(),
             backoff: Backoff::default(),
             max_attempts: env.max_attempts,
         },

@@ -33,6 +33,12 @@ struct RawConfig {
     #[serde(default)]
     autotest: bool,
     #[serde(default)]
+    platforms: Vec<String>,
+    #[serde(default)]
+    emulate: bool,
+    #[serde(default)]
+    attestations: Vec<String>,
+    #[serde(default)]
     ignore: Vec<String>,
     #[serde(default)]
     global: Vec<String>,
@@ -95,7 +101,11 @@ struct RawImage {
     #[serde(default)]
     target: Option<String>,
     #[serde(default)]
-    platforms: Vec<String>,
+    platforms: Option<Vec<String>>,
+    #[serde(default)]
+    emulate: Option<bool>,
+    #[serde(default)]
+    attestations: Option<Vec<String>>,
     #[serde(default)]
     autotest: Option<bool>,
     #[serde(default)]
@@ -175,7 +185,12 @@ pub struct ImageConfig {
     pub name: Option<String>,
     pub build_args: BTreeMap<String, String>,
     pub target: Option<String>,
-    pub platforms: Vec<String>,
+    /// `None`: the file's default platforms.
+    pub platforms: Option<Vec<String>>,
+    /// `None`: the file's default.
+    pub emulate: Option<bool>,
+    /// `None`: the file's default.
+    pub attestations: Option<Vec<String>>,
     pub autotest: Option<bool>,
     pub tag_prefix: Option<String>,
     pub schedule: Option<String>,
@@ -190,6 +205,12 @@ pub struct Config {
     /// Find every directory holding a `Dockerfile` (default: only when no image is listed).
     pub discover: bool,
     pub autotest: bool,
+    /// Default platforms of every image (empty: the builder's own).
+    pub platforms: Vec<String>,
+    /// Default of `emulate`: build platforms that have no native builder under emulation.
+    pub emulate: bool,
+    /// Default attestations (only `provenance`).
+    pub attestations: Vec<String>,
     pub ignore: PathSet,
     pub global: PathSet,
     pub tags: TagSettings,
@@ -223,6 +244,9 @@ impl Config {
             key,
             message,
         };
+        check_platforms(&raw.platforms).map_err(|(j, m)| err(format!("platforms[{j}]"), m))?;
+        check_attestations(&raw.attestations)
+            .map_err(|(j, m)| err(format!("attestations[{j}]"), m))?;
         let ignore = PathSet::new(&raw.ignore).map_err(|(i, m)| err(format!("ignore[{i}]"), m))?;
         let global = PathSet::new(&raw.global).map_err(|(i, m)| err(format!("global[{i}]"), m))?;
         let rules = raw
@@ -254,9 +278,13 @@ impl Config {
                     )
                 })?;
             }
-            for (j, p) in im.platforms.iter().enumerate() {
-                names::check_platform(p)
-                    .map_err(|e| err(format!("image[{i}].platforms[{j}]"), e.to_string()))?;
+            if let Some(platforms) = &im.platforms {
+                check_platforms(platforms)
+                    .map_err(|(j, m)| err(format!("image[{i}].platforms[{j}]"), m))?;
+            }
+            if let Some(attestations) = &im.attestations {
+                check_attestations(attestations)
+                    .map_err(|(j, m)| err(format!("image[{i}].attestations[{j}]"), m))?;
             }
             if let Some(p) = &im.tag_prefix {
                 names::check_name(p)
@@ -295,6 +323,8 @@ impl Config {
                 build_args: im.build_args.clone(),
                 target: im.target.clone(),
                 platforms: im.platforms.clone(),
+                emulate: im.emulate,
+                attestations: im.attestations.clone(),
                 autotest: im.autotest,
                 tag_prefix: im.tag_prefix.clone(),
                 schedule: im.schedule.clone(),
@@ -306,6 +336,9 @@ impl Config {
         Ok(Config {
             discover: raw.discover.unwrap_or(raw.image.is_empty()),
             autotest: raw.autotest,
+            platforms: raw.platforms,
+            emulate: raw.emulate,
+            attestations: raw.attestations,
             ignore,
             global,
             tags: TagSettings {
@@ -530,6 +563,36 @@ pub fn join(dir: &str, rel: &str) -> Result<String, &'static str> {
     } else {
         normalize_path(&format!("{dir}/{rel}"))
     }
+}
+
+/// The attestations BuildKit can attach that slipway supports: provenance only. SBOMs need a
+/// scanner image pulled at build time (`docker/buildkit-syft-scanner`), which slipway does not
+/// pull behind the user's back.
+pub const ATTESTATIONS: &[&str] = &["provenance"];
+
+fn check_platforms(platforms: &[String]) -> Result<(), (usize, String)> {
+    for (j, p) in platforms.iter().enumerate() {
+        names::check_platform(p).map_err(|e| (j, e.to_string()))?;
+        if platforms[..j].contains(p) {
+            return Err((j, format!("`{p}` is listed twice")));
+        }
+    }
+    Ok(())
+}
+
+fn check_attestations(attestations: &[String]) -> Result<(), (usize, String)> {
+    for (j, a) in attestations.iter().enumerate() {
+        if a == "sbom" {
+            return Err((
+                j,
+                "`sbom` is not supported: BuildKit's SBOM generator is a scanner image pulled at build time; only `provenance` is".into(),
+            ));
+        }
+        if !ATTESTATIONS.contains(&a.as_str()) {
+            return Err((j, "the only attestation is `provenance`".into()));
+        }
+    }
+    Ok(())
 }
 
 /// One grammar for schedules: EventBridge's, as `slipway serve` evaluates it.

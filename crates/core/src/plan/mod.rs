@@ -93,8 +93,16 @@ pub struct PlannedImage {
     pub build_args: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// Target platforms (empty: the builder's own). More than one makes a manifest list.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub platforms: Vec<String>,
+    /// On CodeBuild, build every platform in one build under QEMU instead of one native build
+    /// per platform (needed for platforms CodeBuild has no native environment for).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub emulate: bool,
+    /// BuildKit attestations to attach (`provenance`); none by default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attestations: Vec<String>,
     /// Run `docker-compose.test.yml` (service `sut`) before pushing.
     #[serde(default)]
     pub autotest: bool,

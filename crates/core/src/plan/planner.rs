@@ -326,7 +326,13 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                 tags,
                 build_args: c.map(|c| c.build_args.clone()).unwrap_or_default(),
                 target: c.and_then(|c| c.target.clone()),
-                platforms: c.map(|c| c.platforms.clone()).unwrap_or_default(),
+                platforms: c
+                    .and_then(|c| c.platforms.clone())
+                    .unwrap_or_else(|| cfg.platforms.clone()),
+                emulate: c.and_then(|c| c.emulate).unwrap_or(cfg.emulate),
+                attestations: c
+                    .and_then(|c| c.attestations.clone())
+                    .unwrap_or_else(|| cfg.attestations.clone()),
                 autotest: c.and_then(|c| c.autotest).unwrap_or(cfg.autotest),
                 reasons,
                 order: 0,

@@ -125,6 +125,10 @@ pub fn settings() -> Settings {
         registry: RegistrySettings {
             parameter_prefix: "/slipway".into(),
         },
+        machines: slipway_core::build_graph::BuildMachines {
+            amd64_image: "aws/codebuild/amazonlinux-x86_64-standard:5.0".into(),
+            arm64_image: "aws/codebuild/amazonlinux-aarch64-standard:3.0".into(),
+        },
         // Real backoff, short delays: the test shows the retries, not the waiting.
         backoff: Backoff {
             attempts: 4,
