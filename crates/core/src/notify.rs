@@ -687,7 +687,7 @@ pub struct SinkError {
 impl From<QueueError> for SinkError {
     fn from(e: QueueError) -> Self {
         SinkError {
-            code: "queue_unavailable".into(),
+            code: e.code().into(),
             message: e.to_string(),
         }
     }
