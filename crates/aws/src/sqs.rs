@@ -2,7 +2,7 @@
 //! its FIFO message group and deduplication id), for the listener, the notifier's children and
 //! the spawner's narrowed retries alike.
 
-use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_sqs::types::MessageAttributeValue;
 use slipway_core::Job;
 use slipway_core::build_env;
@@ -51,7 +51,7 @@ impl SqsJobQueue {
                 .data_type("Number")
                 .string_value(attempt.to_string())
                 .build()
-                .map_err(|e| QueueError(e.to_string()))?;
+                .map_err(|e| QueueError::Refused(e.to_string()))?;
             send = send.message_attributes(ATTEMPT_ATTRIBUTE, value);
         }
         if self.is_fifo() {
@@ -63,9 +63,18 @@ impl SqsJobQueue {
                 .message_group_id(job.group_id())
                 .message_deduplication_id(dedup_id);
         }
-        send.send()
-            .await
-            .map_err(|e| QueueError(DisplayErrorContext(e).to_string()))?;
+        send.send().await.map_err(|e| {
+            // A client error that is not throttling (a message too large, an attribute SQS
+            // refuses, a denied permission) fails the same way every time; anything else (no
+            // answer, a timeout, a 5xx, throttling) may pass later.
+            let status = e.raw_response().map(|r| r.status().as_u16());
+            let throttled = e.code().is_some_and(|c| c.contains("Throttl"));
+            let reason = DisplayErrorContext(&e).to_string();
+            match status {
+                Some(400..=499) if status != Some(429) && !throttled => QueueError::Refused(reason),
+                _ => QueueError::Unavailable(reason),
+            }
+        })?;
         Ok(())
     }
 }

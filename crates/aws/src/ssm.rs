@@ -5,7 +5,7 @@
 
 use aws_sdk_ssm::error::DisplayErrorContext;
 use secrecy::SecretString;
-use slipway_core::secrets::{SecretReader, SecretRef};
+use slipway_core::secrets::{SecretError, SecretReader, SecretRef};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ParameterError {
@@ -13,6 +13,15 @@ pub enum ParameterError {
     Read { name: String, reason: String },
     #[error("SSM parameter {name} has no value")]
     Empty { name: String },
+}
+
+impl ParameterError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ParameterError::Read { .. } => "parameter_unreadable",
+            ParameterError::Empty { .. } => "parameter_empty",
+        }
+    }
 }
 
 /// Reads one parameter, decrypted. The error names the parameter, never its value.
@@ -57,14 +66,25 @@ impl SsmSecrets {
 }
 
 impl SecretReader for SsmSecrets {
-    async fn read(&self, secret: &SecretRef) -> Result<SecretString, String> {
+    async fn read(&self, secret: &SecretRef) -> Result<SecretString, SecretError> {
         match secret {
-            SecretRef::Parameter(name) => get_parameter(&self.client, name)
-                .await
-                .map_err(|e| e.to_string()),
-            SecretRef::File(path) => Err(format!(
-                "secret file {path} cannot be read on AWS; name an SSM parameter instead"
-            )),
+            SecretRef::Parameter(name) => {
+                get_parameter(&self.client, name)
+                    .await
+                    .map_err(|e| match e {
+                        ParameterError::Read { reason, .. } => SecretError::Unreadable {
+                            reference: secret.to_string(),
+                            reason,
+                        },
+                        ParameterError::Empty { .. } => SecretError::Empty {
+                            reference: secret.to_string(),
+                        },
+                    })
+            }
+            SecretRef::File(_) => Err(SecretError::Unsupported {
+                reference: secret.to_string(),
+                hint: "a Lambda reads secrets from SSM; name an SSM parameter",
+            }),
         }
     }
 }

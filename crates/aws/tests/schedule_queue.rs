@@ -192,6 +192,45 @@ async fn a_scheduled_rebuild_off_the_queue_becomes_the_job_at_the_default_branch
     assert!(err.to_string().contains("clone_url"), "{err}");
 }
 
+/// The queue adapter's errors say whether trying again can help: a queue that does not exist
+/// answers the same every time (`queue_refused`); a queue that does not answer may later
+/// (`queue_unavailable`). Either way nothing is queued and the caller is told.
+#[tokio::test]
+async fn queue_errors_tell_a_refused_message_from_an_unavailable_queue() {
+    let config = slipway_aws::testing::moto_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("slipway-jobs-{}.fifo", uuid_like()))
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .expect("create queue on moto")
+        .queue_url
+        .unwrap();
+    sqs.delete_queue().queue_url(&url).send().await.unwrap();
+    let msg = ScheduledRebuild::new("w", "acme/images", "https://github.com/acme/images.git");
+    let job = rebuild_job(&msg, "main", &"a".repeat(40)).unwrap();
+    let err = SqsJobQueue::new(sqs, url.clone())
+        .enqueue(&job)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "queue_refused", "{err}");
+
+    // Nothing listens on port 1: no answer at all.
+    let silent = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&config)
+            .endpoint_url("http://127.0.0.1:1")
+            .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    let err = SqsJobQueue::new(silent, url)
+        .enqueue(&job)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "queue_unavailable", "{err}");
+}
+
 fn uuid_like() -> String {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -31,7 +31,8 @@ async fn parameters_are_read_and_files_are_refused_on_aws() {
         .read(&SecretRef::Parameter(missing.clone()))
         .await
         .unwrap_err();
-    assert!(err.contains(&missing), "{err}");
+    assert_eq!(err.code(), "secret_unreadable");
+    assert!(err.to_string().contains(&missing), "{err}");
 
     // A file on a Lambda is either part of the zip or gone: refused, whatever the path.
     let dir = tempfile::tempdir().unwrap();
@@ -42,11 +43,13 @@ async fn parameters_are_read_and_files_are_refused_on_aws() {
         .read(&SecretRef::File(path.clone()))
         .await
         .unwrap_err();
+    assert_eq!(err.code(), "secret_unsupported");
+    let message = err.to_string();
     assert!(
-        err.contains(&path) && err.contains("SSM parameter"),
-        "{err}"
+        message.contains(&path) && message.contains("SSM parameter"),
+        "{message}"
     );
-    assert!(!err.contains("file-value"), "{err}");
+    assert!(!message.contains("file-value"), "{message}");
 }
 
 /// A name no other run uses (the moto server is shared).

@@ -29,9 +29,13 @@ pub struct DeployCalls<S> {
 }
 
 impl<S: SecretReader> DeployCalls<S> {
-    pub fn new(targets: BTreeMap<String, DeployTarget>, secrets: S) -> Result<Self, String> {
+    /// Fails only when the HTTP client cannot be built (no TLS roots on the machine).
+    pub fn new(
+        targets: BTreeMap<String, DeployTarget>,
+        secrets: S,
+    ) -> Result<Self, reqwest::Error> {
         Ok(Self {
-            client: crate::client().map_err(|e| e.to_string())?,
+            client: crate::client()?,
             targets,
             secrets,
             concurrency: 4,
@@ -66,8 +70,8 @@ impl<S: SecretReader> DeployCalls<S> {
         };
         let secret = match self.secrets.read(&t.secret).await {
             Ok(s) => s,
-            Err(reason) => {
-                tracing::error!(target = %name, error = %reason, "deploy secret unavailable; not called");
+            Err(e) => {
+                tracing::error!(target = %name, code = e.code(), error = %e, "deploy secret unavailable; not called");
                 result.outcome = "secret_unavailable".into();
                 result.error_code = Some("secret_unavailable".into());
                 return result;

@@ -16,7 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use slipway_core::calls::{self, AuthScheme, CallTarget, TargetError};
 use slipway_core::retry::{backoff, retryable_status};
-use slipway_core::secrets::{SecretReader, SecretRef};
+use slipway_core::secrets::{SecretError, SecretReader, SecretRef};
 
 /// Secrets from files (`slipway serve`): the file's content without its trailing newline.
 /// SSM parameters are refused: `slipway serve` holds no AWS credentials.
@@ -24,21 +24,28 @@ use slipway_core::secrets::{SecretReader, SecretRef};
 pub struct FileSecrets;
 
 impl SecretReader for FileSecrets {
-    async fn read(&self, secret: &SecretRef) -> Result<SecretString, String> {
+    async fn read(&self, secret: &SecretRef) -> Result<SecretString, SecretError> {
         match secret {
             SecretRef::File(path) => {
-                let raw = tokio::fs::read_to_string(path)
-                    .await
-                    .map_err(|e| format!("secret file {path} could not be read: {}", e.kind()))?;
+                let raw =
+                    tokio::fs::read_to_string(path)
+                        .await
+                        .map_err(|e| SecretError::Unreadable {
+                            reference: secret.to_string(),
+                            reason: e.kind().to_string(),
+                        })?;
                 let value = raw.trim_end_matches(['\r', '\n']);
                 if value.is_empty() {
-                    return Err(format!("secret file {path} is empty"));
+                    return Err(SecretError::Empty {
+                        reference: secret.to_string(),
+                    });
                 }
                 Ok(SecretString::from(value.to_string()))
             }
-            SecretRef::Parameter(name) => Err(format!(
-                "SSM parameter {name} cannot be read here; use `file` for slipway serve"
-            )),
+            SecretRef::Parameter(_) => Err(SecretError::Unsupported {
+                reference: secret.to_string(),
+                hint: "slipway serve reads secrets from files; name a `file`",
+            }),
         }
     }
 }
@@ -198,12 +205,12 @@ pub async fn send_one<S: SecretReader>(
         None => None,
         Some(auth) => match secrets.read(&auth.secret).await {
             Ok(s) => Some(s),
-            Err(reason) => {
+            Err(e) => {
                 result.outcome = Outcome::SecretUnavailable;
                 result.error_code = Some("secret_unavailable");
-                result.error = Some(reason);
+                result.error = Some(e.to_string());
                 result.duration_ms = started.elapsed().as_millis() as u64;
-                tracing::error!(target = %target.name, %host, error = ?result.error, "call secret unavailable; not sent");
+                tracing::error!(target = %target.name, %host, code = e.code(), error = %e, "call secret unavailable; not sent");
                 return result;
             }
         },

@@ -371,10 +371,26 @@ pub enum Enqueued {
     Duplicate,
 }
 
-/// The queue could not take the job; nothing was accepted.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct QueueError(pub String);
+/// The queue could not take the job; nothing was accepted. Either way the fault is slipway's
+/// (the listener answers 503): the sender may deliver again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QueueError {
+    /// The queue did not answer, or failed to store the job: retrying later may succeed.
+    #[error("the job queue is unavailable: {0}")]
+    Unavailable(String),
+    /// The queue refused this message (its size or an attribute): retrying the same will not help.
+    #[error("the job queue refused the message: {0}")]
+    Refused(String),
+}
+
+impl QueueError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            QueueError::Unavailable(_) => "queue_unavailable",
+            QueueError::Refused(_) => "queue_refused",
+        }
+    }
+}
 
 /// Where accepted jobs go: SQS on AWS, SQLite under `slipway serve`.
 pub trait JobQueue: Send + Sync {
@@ -404,7 +420,7 @@ pub async fn handle<Q: JobQueue>(cfg: &ListenerConfig, queue: &Q, req: &Inbound<
                 }),
             },
             Err(e) => {
-                tracing::error!(delivery = ?facts.delivery, error = %e, "job queue unavailable");
+                tracing::error!(delivery = ?facts.delivery, code = e.code(), error = %e, "job not queued");
                 Reply::error(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "queue_unavailable",

@@ -3,143 +3,176 @@
 mod common;
 
 use common::*;
-use slipway_core::Trigger;
-use slipway_core::push::Incomplete;
+use serde_json::{Value, json};
 
-#[tokio::test]
-async fn branch_push_queues_one_job_with_every_changed_path() {
-    let q = MemoryQueue::default();
-    let a = call(
-        &config(),
-        &q,
-        github_request("push", &fixture("push-branch.json")),
-    )
-    .await;
-    assert_eq!(a.status, 202, "{}", a.body);
-    assert_eq!(a.body["status"], "queued");
-    assert_eq!(a.body["delivery_id"], DELIVERY);
-    assert_eq!(a.body["job_id"], format!("push-{DELIVERY}"));
-    assert_eq!(a.body["commit"], "f95f852bd8fca8fcc58a9a2d6c842781e32a215e");
-    let jobs = q.jobs();
-    assert_eq!(jobs.len(), 1);
-    let job = &jobs[0];
-    assert_eq!(job.trigger, Trigger::Push);
-    assert_eq!(job.repository, "Codertocat/Hello-World");
-    assert_eq!(
-        job.clone_url,
-        "https://github.com/Codertocat/Hello-World.git"
-    );
-    assert_eq!(job.git_ref, "refs/heads/master");
-    assert_eq!(job.default_branch, "master");
-    assert_eq!(job.before, "6113728f27ae82c7b1a177c8d03f9e96e0adf246");
-    assert_eq!(job.after, "f95f852bd8fca8fcc58a9a2d6c842781e32a215e");
-    assert_eq!(job.commit, job.after);
-    // Added, removed and modified, of both commits, sorted and once each.
-    assert_eq!(
-        job.changed_paths,
-        [
-            "README.md",
-            "api/Dockerfile",
-            "scripts/old.sh",
-            "services/api/Dockerfile",
-            "web/Dockerfile",
-            "web/index.html"
-        ]
-    );
-    assert_eq!(job.changes_incomplete, None);
+/// One delivery and what the listener must answer: GitHub's documented payloads (some edited
+/// for one case), the answer's fields, and the job queued, if any.
+#[derive(Clone)]
+struct Case {
+    name: &'static str,
+    event: &'static str,
+    fixture: &'static str,
+    /// An edit of the fixture's JSON for this case; `None`: GitHub's bytes as they are.
+    edit: Option<fn(&mut Value)>,
+    allow_private: bool,
+    status: u16,
+    /// Fields the answer must hold, as JSON.
+    answer: Value,
+    /// Fields the queued job must hold, as it is serialized on the queue; `None`: nothing queued.
+    job: Option<Value>,
+}
+
+fn cases() -> Vec<Case> {
+    let base = Case {
+        name: "",
+        event: "push",
+        fixture: "push-branch.json",
+        edit: None,
+        allow_private: false,
+        status: 202,
+        answer: json!({}),
+        job: None,
+    };
+    vec![
+        Case {
+            name: "a branch push queues one job with every changed path",
+            answer: json!({"status": "queued", "delivery_id": DELIVERY,
+                "job_id": format!("push-{DELIVERY}"), "commit": "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"}),
+            job: Some(json!({
+                "trigger": {"kind": "push"},
+                "repository": "Codertocat/Hello-World",
+                "clone_url": "https://github.com/Codertocat/Hello-World.git",
+                "ref": "refs/heads/master",
+                "default_branch": "master",
+                "before": "6113728f27ae82c7b1a177c8d03f9e96e0adf246",
+                "after": "f95f852bd8fca8fcc58a9a2d6c842781e32a215e",
+                "commit": "f95f852bd8fca8fcc58a9a2d6c842781e32a215e",
+                "private": false,
+                // Added, removed and modified, of both commits, sorted and once each.
+                "changed_paths": ["README.md", "api/Dockerfile", "scripts/old.sh",
+                    "services/api/Dockerfile", "web/Dockerfile", "web/index.html"],
+                "changes_incomplete": null,
+            })),
+            ..base.clone()
+        },
+        Case {
+            name: "a new branch is queued and marked for a repository diff",
+            fixture: "push-new-branch.json",
+            answer: json!({"status": "queued"}),
+            job: Some(json!({
+                "created": true,
+                "before": "0000000000000000000000000000000000000000",
+                "commit": "6113728f27ae82c7b1a177c8d03f9e96e0adf246",
+                "changed_paths": ["README.md"],
+                "changes_incomplete": "new_ref",
+            })),
+            ..base.clone()
+        },
+        Case {
+            name: "an annotated tag builds the commit, not the tag object",
+            fixture: "push-annotated-tag.json",
+            answer: json!({"status": "queued"}),
+            job: Some(json!({
+                "ref": "refs/tags/v1.2.0",
+                "after": "1c8a5b2b4c1c4b7d8e0a3f6f9d2e7c1b5a4d3e2f",
+                "commit": "f95f852bd8fca8fcc58a9a2d6c842781e32a215e",
+                "changes_incomplete": "new_ref",
+                "changed_paths": [],
+            })),
+            ..base.clone()
+        },
+        Case {
+            name: "a deleted ref queues nothing and says why",
+            fixture: "push-deleted-tag.json",
+            answer: json!({"status": "filtered", "reason": "ref_deleted"}),
+            ..base.clone()
+        },
+        Case {
+            name: "a forced push is queued and marked",
+            fixture: "push-forced.json",
+            answer: json!({"status": "queued"}),
+            job: Some(json!({
+                "forced": true,
+                "changes_incomplete": "forced",
+                "changed_paths": ["web/index.html"],
+            })),
+            ..base.clone()
+        },
+        Case {
+            name: "a ping is answered with the hook id",
+            event: "ping",
+            fixture: "ping.json",
+            status: 200,
+            answer: json!({"status": "pong", "hook_id": 109948940}),
+            ..base.clone()
+        },
+        Case {
+            name: "a branch no rule builds is filtered",
+            edit: Some(|v| v["ref"] = "refs/heads/feature/x".into()),
+            answer: json!({"status": "filtered", "reason": "ref_not_built"}),
+            ..base.clone()
+        },
+        Case {
+            name: "a repository off the allow-list is filtered",
+            edit: Some(|v| v["repository"]["full_name"] = "someone-else/Hello-World".into()),
+            answer: json!({"status": "filtered", "reason": "repository_not_allowed"}),
+            ..base.clone()
+        },
+        Case {
+            name: "a private repository is filtered unless private repositories are on",
+            edit: Some(|v| v["repository"]["private"] = true.into()),
+            answer: json!({"status": "filtered", "reason": "private_repository"}),
+            ..base.clone()
+        },
+        Case {
+            name: "a private repository is queued when private repositories are on",
+            edit: Some(|v| v["repository"]["private"] = true.into()),
+            allow_private: true,
+            answer: json!({"status": "queued"}),
+            job: Some(json!({"private": true})),
+            ..base.clone()
+        },
+    ]
+}
+
+/// Every field of `expected` (an object) is in `actual` with that value.
+fn holds(actual: &Value, expected: &Value) -> Result<(), String> {
+    for (k, want) in expected.as_object().expect("expected fields are an object") {
+        if actual.get(k) != Some(want) {
+            return Err(format!("`{k}` is {:?}, expected {want}", actual.get(k)));
+        }
+    }
+    Ok(())
 }
 
 #[tokio::test]
-async fn new_branch_is_queued_and_marked_for_a_repository_diff() {
-    let q = MemoryQueue::default();
-    let a = call(
-        &config(),
-        &q,
-        github_request("push", &fixture("push-new-branch.json")),
-    )
-    .await;
-    assert_eq!(a.status, 202, "{}", a.body);
-    assert_eq!(a.body["status"], "queued");
-    let job = &q.jobs()[0];
-    assert!(job.created);
-    assert_eq!(job.before, "0000000000000000000000000000000000000000");
-    assert_eq!(job.commit, "6113728f27ae82c7b1a177c8d03f9e96e0adf246");
-    assert_eq!(job.changed_paths, ["README.md"]);
-    assert_eq!(job.changes_incomplete, Some(Incomplete::NewRef));
-}
-
-#[tokio::test]
-async fn annotated_tag_builds_the_commit_not_the_tag_object() {
-    let q = MemoryQueue::default();
-    let a = call(
-        &config(),
-        &q,
-        github_request("push", &fixture("push-annotated-tag.json")),
-    )
-    .await;
-    assert_eq!(a.status, 202, "{}", a.body);
-    let job = &q.jobs()[0];
-    assert_eq!(job.git_ref, "refs/tags/v1.2.0");
-    assert_eq!(job.after, "1c8a5b2b4c1c4b7d8e0a3f6f9d2e7c1b5a4d3e2f");
-    assert_eq!(job.commit, "f95f852bd8fca8fcc58a9a2d6c842781e32a215e");
-    assert_eq!(job.changes_incomplete, Some(Incomplete::NewRef));
-    assert!(job.changed_paths.is_empty());
-}
-
-#[tokio::test]
-async fn deleted_ref_queues_nothing_and_says_why() {
-    let q = MemoryQueue::default();
-    let a = call(
-        &config(),
-        &q,
-        github_request("push", &fixture("push-deleted-tag.json")),
-    )
-    .await;
-    assert_eq!(a.status, 202);
-    assert_eq!(a.body["status"], "filtered");
-    assert_eq!(a.body["reason"], "ref_deleted");
-    assert!(q.jobs().is_empty());
-}
-
-#[tokio::test]
-async fn forced_push_is_queued_and_marked() {
-    let q = MemoryQueue::default();
-    let a = call(
-        &config(),
-        &q,
-        github_request("push", &fixture("push-forced.json")),
-    )
-    .await;
-    assert_eq!(a.status, 202, "{}", a.body);
-    let job = &q.jobs()[0];
-    assert!(job.forced);
-    assert_eq!(job.changes_incomplete, Some(Incomplete::Forced));
-    assert_eq!(job.changed_paths, ["web/index.html"]);
-}
-
-#[tokio::test]
-async fn ping_answers_with_the_hook_id() {
-    let q = MemoryQueue::default();
-    let a = call(&config(), &q, github_request("ping", &fixture("ping.json"))).await;
-    assert_eq!(a.status, 200);
-    assert_eq!(a.body["status"], "pong");
-    assert_eq!(a.body["hook_id"], 109948940);
-    assert!(q.jobs().is_empty());
-}
-
-#[tokio::test]
-async fn other_events_are_ignored_with_202() {
-    let q = MemoryQueue::default();
-    let a = call(
-        &config(),
-        &q,
-        github_request("issues", b"{\"action\":\"opened\"}"),
-    )
-    .await;
-    assert_eq!(a.status, 202);
-    assert_eq!(a.body["status"], "ignored");
-    assert_eq!(a.body["event"], "issues");
-    assert!(q.jobs().is_empty());
+async fn documented_payloads_are_answered_and_queued_as_documented() {
+    for case in cases() {
+        let body = match case.edit {
+            None => fixture(case.fixture),
+            Some(edit) => {
+                let mut payload: Value = serde_json::from_slice(&fixture(case.fixture)).unwrap();
+                edit(&mut payload);
+                payload.to_string().into_bytes()
+            }
+        };
+        let mut cfg = config();
+        cfg.allow_private = case.allow_private;
+        let q = MemoryQueue::default();
+        let a = call(&cfg, &q, github_request(case.event, &body)).await;
+        let name = case.name;
+        assert_eq!(a.status, case.status, "{name}: {}", a.body);
+        holds(&a.body, &case.answer).unwrap_or_else(|e| panic!("{name}: answer {e}: {}", a.body));
+        let jobs = q.jobs();
+        match &case.job {
+            None => assert!(jobs.is_empty(), "{name}: queued {jobs:?}"),
+            Some(expected) => {
+                assert_eq!(jobs.len(), 1, "{name}");
+                let job = serde_json::to_value(&jobs[0]).unwrap();
+                holds(&job, expected).unwrap_or_else(|e| panic!("{name}: job {e}: {job}"));
+            }
+        }
+    }
 }
 
 /// An organisation webhook subscribed to everything sends every event GitHub documents:
@@ -186,55 +219,6 @@ async fn redelivery_yields_one_job() {
     assert_eq!(again.status, 202);
     assert_eq!(again.body["status"], "duplicate");
     assert_eq!(q.jobs().len(), 1);
-}
-
-#[tokio::test]
-async fn branch_not_built_repository_not_allowed_private_repository() {
-    let q = MemoryQueue::default();
-    let mut v: serde_json::Value = serde_json::from_slice(&fixture("push-branch.json")).unwrap();
-    v["ref"] = "refs/heads/feature/x".into();
-    let a = call(
-        &config(),
-        &q,
-        github_request("push", v.to_string().as_bytes()),
-    )
-    .await;
-    assert_eq!(
-        (a.status, a.body["reason"].as_str()),
-        (202, Some("ref_not_built"))
-    );
-
-    let mut v: serde_json::Value = serde_json::from_slice(&fixture("push-branch.json")).unwrap();
-    v["repository"]["full_name"] = "someone-else/Hello-World".into();
-    let a = call(
-        &config(),
-        &q,
-        github_request("push", v.to_string().as_bytes()),
-    )
-    .await;
-    assert_eq!(
-        (a.status, a.body["reason"].as_str()),
-        (202, Some("repository_not_allowed"))
-    );
-
-    let mut v: serde_json::Value = serde_json::from_slice(&fixture("push-branch.json")).unwrap();
-    v["repository"]["private"] = true.into();
-    let a = call(
-        &config(),
-        &q,
-        github_request("push", v.to_string().as_bytes()),
-    )
-    .await;
-    assert_eq!(
-        (a.status, a.body["reason"].as_str()),
-        (202, Some("private_repository"))
-    );
-    let mut cfg = config();
-    cfg.allow_private = true;
-    let a = call(&cfg, &q, github_request("push", v.to_string().as_bytes())).await;
-    assert_eq!(a.body["status"], "queued");
-    assert_eq!(q.jobs().len(), 1);
-    assert!(q.jobs()[0].private);
 }
 
 #[tokio::test]

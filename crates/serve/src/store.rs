@@ -744,8 +744,8 @@ impl JobQueue for SqliteQueue {
         // SQLite's fsync blocks: keep it off the async workers.
         let r = tokio::task::spawn_blocking(move || store.insert_job(&job))
             .await
-            .map_err(|e| QueueError(format!("the store task failed: {e}")))?
-            .map_err(|e| QueueError(format!("the job store refused the job: {e}")))?;
+            .map_err(|e| QueueError::Unavailable(format!("the store task failed: {e}")))?
+            .map_err(|e| QueueError::Unavailable(format!("the job store failed: {e}")))?;
         if r == Enqueued::Queued {
             self.wake.notify_one();
         }

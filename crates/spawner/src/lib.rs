@@ -27,6 +27,7 @@ use slipway_aws::sqs::{ATTEMPT_ATTRIBUTE, SqsJobQueue};
 use slipway_core::Job;
 use slipway_core::build_env::{self, RegistrySettings};
 use slipway_core::build_graph::{self, BuildMachines, Layout};
+use slipway_core::listener::QueueError;
 use slipway_core::plan::{Plan, PlanError, PlannedImage};
 use slipway_core::schedule::{QueueMessage, ScheduledRebuild, parse_queue_message, rebuild_job};
 
@@ -95,16 +96,14 @@ impl Builds for CodeBuildStarter {
 
 /// The jobs queue, for narrowed jobs.
 pub trait Requeue: Send + Sync {
-    fn requeue(&self, job: &Job, attempt: u32) -> impl Future<Output = Result<(), String>>;
+    fn requeue(&self, job: &Job, attempt: u32) -> impl Future<Output = Result<(), QueueError>>;
 }
 
 /// Narrowed jobs go to the jobs queue through the one SQS adapter (FIFO group and
 /// deduplication decided there).
 impl Requeue for SqsJobQueue {
-    async fn requeue(&self, job: &Job, attempt: u32) -> Result<(), String> {
-        SqsJobQueue::requeue(self, job, attempt)
-            .await
-            .map_err(|e| e.to_string())
+    async fn requeue(&self, job: &Job, attempt: u32) -> Result<(), QueueError> {
+        SqsJobQueue::requeue(self, job, attempt).await
     }
 }
 
@@ -281,7 +280,7 @@ impl<P: Planner, B: Builds, Q: Requeue> Spawner<P, B, Q> {
                 Outcome::Requeued { started, failed }
             }
             Err(e) => {
-                tracing::error!(job_id = %job.id, error = %e, "could not queue the failed images again; the whole message will be delivered again");
+                tracing::error!(job_id = %job.id, code = e.code(), error = %e, "could not queue the failed images again; the whole message will be delivered again");
                 Outcome::Retry {
                     code: "requeue_failed".into(),
                 }

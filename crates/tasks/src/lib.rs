@@ -69,7 +69,7 @@ impl TaskError {
             TaskError::Input(_) => "invalid_input",
             TaskError::Retention(e) => e.code(),
             TaskError::Cleanup(e) => e.code(),
-            TaskError::Parameter(_) => "parameter_unavailable",
+            TaskError::Parameter(e) => e.code(),
             TaskError::Targets { .. } => "invalid_targets",
             TaskError::Client(_) => "http_client",
         }

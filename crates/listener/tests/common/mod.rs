@@ -156,6 +156,6 @@ pub struct DownQueue;
 
 impl JobQueue for DownQueue {
     async fn enqueue(&self, _job: &Job) -> Result<Enqueued, QueueError> {
-        Err(QueueError("connection refused".into()))
+        Err(QueueError::Unavailable("connection refused".into()))
     }
 }

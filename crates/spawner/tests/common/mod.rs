@@ -14,6 +14,7 @@ use aws_smithy_types::error::ErrorMetadata;
 use serde_json::json;
 use slipway_core::Job;
 use slipway_core::build_env::RegistrySettings;
+use slipway_core::listener::QueueError;
 use slipway_core::plan::{Plan, PlanError};
 use slipway_spawner::{Backoff, Planner, Requeue, Settings};
 
@@ -113,7 +114,7 @@ pub struct RecordingQueue {
 }
 
 impl Requeue for RecordingQueue {
-    async fn requeue(&self, job: &Job, attempt: u32) -> Result<(), String> {
+    async fn requeue(&self, job: &Job, attempt: u32) -> Result<(), QueueError> {
         self.sent.lock().unwrap().push((job.clone(), attempt));
         Ok(())
     }
