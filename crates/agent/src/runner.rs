@@ -242,6 +242,17 @@ impl Job {
         ));
         self.set_images(Some(&service.image_id), None);
 
+        // 0. Keep the running image tagged before anything moves its name: with the containerd
+        // image store, an image whose last tag a pull or build moves away is gone at once, and
+        // a rollback needs it.
+        let keep = rollback_tag(&service);
+        if let Err(e) = self.ok(
+            self.engine.docker(&["tag", &service.image_id, &keep]).await,
+            "tag previous image",
+        ) {
+            return (DeployState::Failed, format!("{e}; service left untouched"));
+        }
+
         // 1. Pull or build. The running containers are not touched until this succeeded.
         let step = match action {
             Action::Pull => {
@@ -264,10 +275,12 @@ impl Job {
                     run.tail()
                 );
                 self.log(&msg);
+                self.untag(&keep).await;
                 return (DeployState::Failed, msg);
             }
             Err(e) => {
                 self.log(&e);
+                self.untag(&keep).await;
                 return (DeployState::Failed, e);
             }
         }
@@ -275,23 +288,19 @@ impl Job {
         // 2. Recreate only if the image changed.
         let new_id = match self.engine.image_id(&service.image_ref).await {
             Ok(id) => id,
-            Err(e) => return (DeployState::Failed, e),
+            Err(e) => {
+                self.untag(&keep).await;
+                return (DeployState::Failed, e);
+            }
         };
         self.set_images(None, Some(&new_id));
         if new_id == service.image_id {
             let msg = format!("image unchanged ({}); nothing recreated", short(&new_id));
             self.log(&msg);
+            self.untag(&keep).await;
             return (DeployState::Unchanged, msg);
         }
         self.log(format!("new image {}", short(&new_id)));
-        // Keep the previous image tagged so that nothing prunes it before a rollback needs it.
-        let keep = rollback_tag(&service);
-        if let Err(e) = self.ok(
-            self.engine.docker(&["tag", &service.image_id, &keep]).await,
-            "tag previous image",
-        ) {
-            return (DeployState::Failed, format!("{e}; service left untouched"));
-        }
 
         if let Err(e) = self.recreate(&service).await {
             return self.roll_back(&service, &keep, e).await;
@@ -327,6 +336,12 @@ impl Job {
         (DeployState::Succeeded, msg)
     }
 
+    /// Drops the rollback tag when nothing was recreated: only the tag goes, the image keeps
+    /// its other names.
+    async fn untag(&self, keep: &str) {
+        let _ = self.engine.docker(&["rmi", keep]).await;
+    }
+
     fn ok(&self, run: Result<super::engine::Run, String>, what: &str) -> Result<(), String> {
         match run {
             Ok(r) if r.ok => Ok(()),
@@ -344,19 +359,20 @@ impl Job {
 
     async fn recreate(&self, service: &Service) -> Result<(), String> {
         self.log("recreating");
+        // Remove, then create: `up --force-recreate` makes docker-compose 1.x read the old
+        // container's image config for its volumes, and an image of the containerd image store
+        // (or built by BuildKit) has no `ContainerConfig`, so 1.x fails with a KeyError. Named
+        // volumes and bind mounts carry over; anonymous volumes start empty (docs/agent.md).
+        let removed = self
+            .engine
+            .compose(service, &["rm", "--stop", "--force", "--", &service.name])
+            .await;
+        self.ok(removed, "remove old containers")?;
         let run = self
             .engine
             .compose(
                 service,
-                &[
-                    "up",
-                    "-d",
-                    "--no-deps",
-                    "--no-build",
-                    "--force-recreate",
-                    "--",
-                    &service.name,
-                ],
+                &["up", "-d", "--no-deps", "--no-build", "--", &service.name],
             )
             .await;
         self.ok(run, "recreate")

@@ -481,7 +481,8 @@ where
             Some("merge") => BuildPart::Merge,
             Some("platform") => {
                 let p = map.get(SLIPWAY_PART_PLATFORM).cloned().unwrap_or_default();
-                names::check_platform(&p).map_err(|e| BuildEnvError::invalid("part platform", e))?;
+                names::check_platform(&p)
+                    .map_err(|e| BuildEnvError::invalid("part platform", e))?;
                 BuildPart::Platform(p)
             }
             Some(_) => {
