@@ -5,9 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use slipway_core::plan::init::{
-    Autotest, InitInput, autotest_path, images_from_specs, render,
-};
+use slipway_core::plan::init::{Autotest, InitInput, autotest_path, images_from_specs, render};
 use slipway_core::plan::planner::discover;
 use slipway_core::plan::{CONFIG_PATH, Config, RepoSource};
 use slipway_git::GitRepo;

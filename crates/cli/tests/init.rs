@@ -121,7 +121,10 @@ fn same_images(zero: &Planned, with_file: &Planned) {
 fn one_image_at_the_root() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("site");
-    repo(&dir, &[("Dockerfile", "FROM scratch\n"), ("README.md", "x\n")]);
+    repo(
+        &dir,
+        &[("Dockerfile", "FROM scratch\n"), ("README.md", "x\n")],
+    );
     let (zero, with_file, written) = init_and_plan(&dir);
     assert_eq!(zero.len(), 1);
     assert_eq!(zero[0].0, "acme/site");
@@ -177,10 +180,7 @@ fn nested_contexts_with_hooks_and_autotests() {
         "{written}"
     );
     // The sut autotest is on in the written file; the file without `sut` is only mentioned.
-    let web = with_file
-        .iter()
-        .find(|i| i.1 == "services/web")
-        .unwrap();
+    let web = with_file.iter().find(|i| i.1 == "services/web").unwrap();
     assert!(web.4, "{written}");
     let migrate = with_file
         .iter()
@@ -198,7 +198,10 @@ fn an_existing_file_is_kept_without_force_and_bad_input_says_what_to_fix() {
     let dir = tmp.path().join("site");
     repo(
         &dir,
-        &[("Dockerfile", "FROM scratch\n"), ("slipway.toml", "# mine\n")],
+        &[
+            ("Dockerfile", "FROM scratch\n"),
+            ("slipway.toml", "# mine\n"),
+        ],
     );
     let d = dir.to_str().unwrap();
     let o = slipway(&["init", d]);

@@ -121,31 +121,47 @@ pub fn render(input: &InitInput<'_>) -> String {
         "# slipway.toml for {}, written by `slipway init` from commit {short}.",
         input.repository
     ));
-    line("# Every key: docs/configuration.md. Moving from Docker Hub: docs/migrating-from-docker-hub.md.");
+    line(
+        "# Every key: docs/configuration.md. Moving from Docker Hub: docs/migrating-from-docker-hub.md.",
+    );
     line("#");
     line(&format!(
         "# It lists the {} image(s) zero configuration finds, so it builds exactly what no file would.",
         input.images.len()
     ));
-    line("# With images listed, discovery is off: a new Dockerfile is built once it is listed below");
+    line(
+        "# With images listed, discovery is off: a new Dockerfile is built once it is listed below",
+    );
     line("# (or uncomment `discover = true`).");
     line("# discover = true");
     line("");
     line("# What Docker Hub kept in its web UI, where `slipway init` cannot see it. Copy it here:");
-    line("# - Build rules (source type, source, Docker tag, autobuild): `[[rule]]` tables below (all");
-    line("#   images) or inside an `[[image]]` (that image only). A repository with rules builds only the");
+    line(
+        "# - Build rules (source type, source, Docker tag, autobuild): `[[rule]]` tables below (all",
+    );
+    line(
+        "#   images) or inside an `[[image]]` (that image only). A repository with rules builds only the",
+    );
     line("#   refs a rule matches, with the rules' tags (plus `sha-<commit>`).");
-    line("# - Build rules' \"Dockerfile location\" and \"Build context\": `dockerfile` and `context` below.");
+    line(
+        "# - Build rules' \"Dockerfile location\" and \"Build context\": `dockerfile` and `context` below.",
+    );
     line("# - Build environment variables: `build_args` of each image (public: no secrets there).");
-    line("# - Autotest (off, internal pull requests, internal and external): `autotest` per image below;");
+    line(
+        "# - Autotest (off, internal pull requests, internal and external): `autotest` per image below;",
+    );
     line("#   slipway does not build pull requests yet.");
     line("# - Repository links (rebuild when a base image updates): automatic for images of this");
     line("#   repository (`FROM`); for others, `schedule` per image (a periodic rebuild).");
-    line("# - The Docker Hub namespace: the deployment's image namespace (`slipway serve --namespace`,");
-    line("#   the stack's namespace parameter), not this file; `name` below renames one image.");
+    line("# - The Docker Hub namespace: the deployment's image namespace (`namespace` in serve's");
+    line(
+        "#   settings, the stack's `ImageNamespace`), not this file; `name` below renames one image.",
+    );
     line("# - Build caching: always on in slipway (a registry cache per image and branch).");
     line("");
-    line("# Tags: slipway's defaults. A push to the default branch gets `<branch>`, `sha-<commit>` and");
+    line(
+        "# Tags: slipway's defaults. A push to the default branch gets `<branch>`, `sha-<commit>` and",
+    );
     line("# `latest`; a version tag v1.2.3 gets `1.2.3`, `1.2` and `1` (and `latest` if newest).");
     line("[tags]");
     line("sha = true");
@@ -153,7 +169,9 @@ pub fn render(input: &InitInput<'_>) -> String {
     line("semver = true");
     line("latest = \"auto\"");
     line("");
-    line("# Docker Hub's default build rule (branch `master`, or the default branch, to `latest`) alone.");
+    line(
+        "# Docker Hub's default build rule (branch `master`, or the default branch, to `latest`) alone.",
+    );
     line("# Uncomment to get Docker Hub's tags exactly instead of the defaults above:");
     line("# [[rule]]");
     line("# source_type = \"branch\"");
@@ -171,7 +189,10 @@ pub fn render(input: &InitInput<'_>) -> String {
                 ));
             }
             Err(why) => {
-                line(&format!("# {} has no valid image name: {why}", im.dockerfile));
+                line(&format!(
+                    "# {} has no valid image name: {why}",
+                    im.dockerfile
+                ));
                 line("# name = \"...\"");
             }
         }
