@@ -7,31 +7,19 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
+use serve_support::{commit_all, git, init_repo, write};
+
+mod serve_support;
 
 const ZERO: &str = "0000000000000000000000000000000000000000";
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@slipway.invalid"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
+/// A repository with `files` committed on `main`.
 fn repo(dir: &Path, files: &[(&str, &str)]) {
-    std::fs::create_dir_all(dir).unwrap();
-    git(dir, &["init", "--quiet", "--initial-branch=main"]);
+    init_repo(dir);
     for (path, text) in files {
-        let p = dir.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
+        write(dir, path, text);
     }
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "--quiet", "-m", "images"]);
+    commit_all(dir, "images");
 }
 
 fn slipway(args: &[&str]) -> Output {
