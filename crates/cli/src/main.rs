@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod agent;
 mod build;
+mod init;
 mod plan;
 mod replay;
 mod serve;
@@ -30,6 +31,8 @@ enum Command {
     Serve(serve::Args),
     /// Run buildspec.yml for one image on the local Docker engine, as CodeBuild would.
     Build(build::Args),
+    /// Write a commented slipway.toml for a repository (coming from Docker Hub: hooks, autotests).
+    Init(init::Args),
     /// Print what a push would build, as JSON.
     Plan(plan::Args),
     /// Send a GitHub-style signed push webhook.
@@ -58,6 +61,7 @@ async fn main() -> ExitCode {
     let (name, result) = match cli.command {
         Command::Serve(a) => ("serve", serve::run(a).await),
         Command::Build(a) => ("build", build::run(a).await),
+        Command::Init(a) => ("init", init::run(a).await),
         Command::Plan(a) => ("plan", plan::run(a).await),
         Command::Replay(a) => ("replay", replay::run(a).await),
         Command::Agent(a) => ("agent", agent::run(a).await),

@@ -155,7 +155,7 @@ async fn to_sha(repo: &GitRepo, flag: &str, rev: &str) -> Result<String, CliErro
 
 /// `owner/name` from the origin URL (`https://github.com/o/n.git`, `git@github.com:o/n.git`),
 /// else `local/<directory name>`.
-async fn repository_name(repo: &GitRepo) -> String {
+pub(crate) async fn repository_name(repo: &GitRepo) -> String {
     if let Ok(Some(url)) = repo.origin_url().await {
         let trimmed = url.trim_end_matches('/').trim_end_matches(".git");
         let parts: Vec<&str> = trimmed.rsplit(['/', ':']).take(2).collect();
@@ -179,7 +179,7 @@ async fn repository_name(repo: &GitRepo) -> String {
 }
 
 /// The repository's owner, lowercased, as Docker Hub namespaces are.
-fn default_namespace(repository: &str) -> String {
+pub(crate) fn default_namespace(repository: &str) -> String {
     let owner = repository
         .split('/')
         .next()

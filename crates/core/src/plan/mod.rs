@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod config;
 pub mod dockerfile;
+pub mod init;
 pub mod naming;
 pub mod planner;
 pub mod source;
