@@ -12,6 +12,7 @@ pub mod history;
 pub mod http;
 pub mod metrics;
 pub mod notify;
+pub mod outcome;
 pub mod retention;
 pub mod schedule;
 pub mod store;

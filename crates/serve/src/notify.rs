@@ -7,25 +7,24 @@
 //! - deploy agents: signed requests through the notifier's `DeployCalls`.
 //!
 //! Children are queued by the store in the transaction that records the parent's success
-//! (see `Store::finish_build`), under the job id the notifier would use
-//! (`slipway_core::notify::child_job_id`); the child-queue sink only confirms that job is stored.
+//! (see `Store::finish_build`): the job core decides (`slipway_core::notify::child_job`), as the
+//! notifier Lambda queues it; the child-queue sink only confirms that this very job is stored.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::Value;
 use slipway_calls::{FileSecrets, SendOptions};
 use slipway_core::Job;
-use slipway_core::build_env::BuildInfo;
 use slipway_core::calls::{CallTarget, TargetError};
 use slipway_core::listener::Enqueued;
 use slipway_core::notify::{
-    self, BuildOutcome, BuildStatus, CommitStatus, DeployResult, FailedPhase, Notification,
-    NotifyConfig, Report, SinkError, Sinks,
+    self, BuildOutcome, CommitStatus, DeployResult, Notification, NotifyConfig, Report, SinkError,
+    Sinks,
 };
 
-use super::config::{WEBHOOK_SIGNATURE_HEADER, Webhook};
-use super::store::{self, BuildRecord, Store};
+use crate::config::{WEBHOOK_SIGNATURE_HEADER, Webhook};
+use crate::outcome::outcome;
+use crate::store::{BuildRecord, Store};
 
 /// The sinks shared by every build's notification.
 pub struct ServeSinks {
@@ -127,10 +126,14 @@ impl Sinks for BuildSinks<'_> {
     }
 
     async fn enqueue(&self, job: &Job) -> Result<Enqueued, SinkError> {
-        // The store queued this child when it committed the parent's success, under this very
-        // id: queuing again here could only double it. Confirm it is there instead.
+        // The store queued this child when it committed the parent's success, from the same
+        // decision: queuing again here could only double it. Confirm it is there instead.
         match self.shared.store.job(&job.id) {
-            Ok(Some(_)) => Ok(Enqueued::Duplicate),
+            Ok(Some(stored)) if stored == *job => Ok(Enqueued::Duplicate),
+            Ok(Some(_)) => Err(SinkError {
+                code: "child_job_differs".into(),
+                message: format!("job {} is stored with other contents", job.id),
+            }),
             Ok(None) => Err(SinkError {
                 code: "child_not_queued".into(),
                 message: format!("job {} is not in the store", job.id),
@@ -178,76 +181,6 @@ async fn signed(w: &Webhook, body: &str) -> Result<CallTarget, TargetError> {
         );
     }
     Ok(t)
-}
-
-/// What the notification says about a finished build of serve.
-pub fn outcome(b: &BuildRecord, job: Option<&Job>, children: Vec<String>) -> BuildOutcome {
-    let status = match b.state.as_str() {
-        store::SUCCEEDED => BuildStatus::Succeeded,
-        store::FAILED => BuildStatus::Failed,
-        _ => BuildStatus::Stopped,
-    };
-    let failed_phase = match b.state.as_str() {
-        store::SUCCEEDED => None,
-        state => Some(FailedPhase {
-            phase: failed_phase_name(b),
-            status: state.to_ascii_uppercase(),
-            reason: b.error.clone().unwrap_or_default(),
-        }),
-    };
-    let trigger = job
-        .map(|j| match &j.trigger {
-            slipway_core::Trigger::Push => "push".to_string(),
-            slipway_core::Trigger::Schedule { name } => format!("schedule:{name}"),
-            slipway_core::Trigger::Parent { image, .. } => format!("parent:{image}"),
-        })
-        .unwrap_or_default();
-    BuildOutcome {
-        status,
-        build_id: b.id.to_string(),
-        info: BuildInfo {
-            job_id: b.job_id.clone(),
-            delivery_id: job.map(|j| j.delivery_id.clone()).unwrap_or_default(),
-            trigger,
-            repository: b.repository.clone(),
-            git_ref: b.git_ref.clone(),
-            default_branch: job.map(|j| j.default_branch.clone()).unwrap_or_default(),
-            commit: b.commit.clone(),
-            image: b.image.clone(),
-            tags: b.tags.clone(),
-            children,
-            deploy: b.planned.deploy.clone(),
-            autotest: b.planned.autotest,
-            digest: b.digest.clone(),
-            part: Default::default(),
-        },
-        log_url: Some(format!("/builds/{}/log", b.id)),
-        duration: b
-            .duration_ms
-            .map(|ms| Duration::from_millis(ms.max(0) as u64)),
-        failed_phase,
-    }
-}
-
-/// The runner's failed phase, when the outcome names one; else where the build stopped.
-fn failed_phase_name(b: &BuildRecord) -> String {
-    let from_outcome = b.outcome.as_ref().and_then(|o| {
-        o.get("phases")?
-            .as_array()?
-            .iter()
-            .find(|p| {
-                p.get("status")
-                    .and_then(Value::as_str)
-                    .is_some_and(|s| !s.eq_ignore_ascii_case("succeeded"))
-            })?
-            .get("phase")?
-            .as_str()
-            .map(str::to_string)
-    });
-    from_outcome.unwrap_or_else(|| match b.state.as_str() {
-        store::FAILED => "BUILD".into(),
-        _ => "QUEUED".into(),
-    })
 }
 
 impl ServeSinks {

@@ -462,16 +462,13 @@ impl Store {
             if !outside.is_empty() && result.succeeded {
                 outside.sort();
                 outside.dedup();
-                // One job per child, under the id the notifier gives it: the same parent build
-                // and child always make the same id, so nothing is ever queued twice.
+                // One job per child, the one the notifier decides: the same parent build and
+                // child always make the same id, so nothing is ever queued twice.
+                let mut parent = b.clone();
+                parent.state = SUCCEEDED.into();
+                let parent = crate::outcome::outcome(&parent, Some(job), outside.clone());
                 for child in outside {
-                    let mut follow = job.clone();
-                    follow.id = slipway_core::notify::child_job_id(&b.id.to_string(), &child);
-                    follow.trigger = slipway_core::Trigger::Parent {
-                        image: b.image.clone(),
-                        build_id: b.id.to_string(),
-                    };
-                    follow.images = vec![child];
+                    let follow = slipway_core::notify::child_job(&parent, &child);
                     tx.execute(
                         "INSERT INTO jobs (id, repository, git_ref, commit_sha, job, state, received_ms, updated_ms)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) ON CONFLICT(id) DO NOTHING",

@@ -18,7 +18,9 @@ pub fn child_job_id(build_id: &str, child: &str) -> String {
     format!("parent-{}", &hex::encode(h.finalize())[..40])
 }
 
-/// The job that rebuilds `child` after its parent's build: same repository, ref and commit.
+/// The job that rebuilds `child` after its parent's build: same repository, ref and commit;
+/// its own delivery id; nothing of the parent's push (no `before`, no changed paths: the child
+/// is named, not planned from a diff). The notifier Lambda and `slipway serve` both queue this.
 pub fn child_job(o: &BuildOutcome, child: &str) -> Job {
     let delivery = hex::encode(Sha256::digest(o.build_id.as_bytes()));
     let default_branch = if o.info.default_branch.is_empty() {
@@ -39,7 +41,10 @@ pub fn child_job(o: &BuildOutcome, child: &str) -> Job {
         },
         delivery_id: delivery[..36].to_string(),
         repository: o.info.repository.clone(),
-        clone_url: format!("https://github.com/{}.git", o.info.repository),
+        clone_url: o
+            .clone_url
+            .clone()
+            .unwrap_or_else(|| format!("https://github.com/{}.git", o.info.repository)),
         private: false,
         default_branch,
         git_ref: o.info.git_ref.clone(),

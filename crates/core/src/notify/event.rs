@@ -90,6 +90,9 @@ pub struct BuildOutcome {
     pub log_url: Option<String>,
     pub duration: Option<Duration>,
     pub failed_phase: Option<FailedPhase>,
+    /// Where the repository is cloned from, when the runner knows it (`slipway serve`: the job's
+    /// clone URL, which may be a `file://` one). `None` (CodeBuild): the repository on GitHub.
+    pub clone_url: Option<String>,
 }
 
 /// Why an event was not turned into a notification. None of these publish anything: a message
@@ -278,6 +281,7 @@ pub fn parse_event(event: &Value) -> Result<BuildOutcome, EventError> {
         log_url,
         duration,
         failed_phase,
+        clone_url: None,
     })
 }
 

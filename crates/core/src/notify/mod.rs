@@ -250,6 +250,7 @@ mod test_support {
             log_url: None,
             duration: None,
             failed_phase: None,
+            clone_url: None,
         }
     }
 }
