@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use slipway_core::Job;
 use slipway_core::build_env::RegistrySettings;
 use slipway_core::plan::Plan;
+use slipway_git::{CloneRules, Source};
 use slipway_runner::{
     BuildOutcome, BuildRequest, BuildStatus, Buildspec, SHIPPED_BUILDSPEC, SecretSource, run_build,
 };
@@ -86,6 +87,9 @@ pub async fn run(args: Args) -> Result<ExitCode, CliError> {
     }
     slipway_runner::check_build_network(&args.build_network)?;
     let work_root = args.work_dir.clone().unwrap_or_else(std::env::temp_dir);
+    // The user's own command: a repository on this machine is as good as a clone URL.
+    let source = Source::parse(&args.source, CloneRules { allow_local: true })
+        .map_err(|e| format!("--source: {e}"))?;
 
     let mut outcomes: Vec<BuildOutcome> = Vec::new();
     let mut failed_images: Vec<String> = Vec::new();
@@ -104,7 +108,7 @@ pub async fn run(args: Args) -> Result<ExitCode, CliError> {
         let req = BuildRequest {
             job: job.clone(),
             image: image.clone(),
-            source: args.source.clone(),
+            source: source.clone(),
             buildspec: buildspec.clone(),
             registry: RegistrySettings {
                 parameter_prefix: args.parameter_prefix.clone(),

@@ -25,6 +25,11 @@ fn git(dir: &Path, args: &[&str]) {
 
 /// Runs `buildspec` for one image of a fresh repository; returns (log, build result).
 fn run(dir: &Path, buildspec: &str) -> (bool, String, Value) {
+    run_with_env(dir, buildspec, &[])
+}
+
+/// [`run`] with these variables in `slipway build`'s environment.
+fn run_with_env(dir: &Path, buildspec: &str, env: &[(&str, &str)]) -> (bool, String, Value) {
     let repo = dir.join("repo");
     std::fs::create_dir_all(repo.join("app")).unwrap();
     git(&repo, &["init", "--quiet", "--initial-branch=main"]);
@@ -73,6 +78,7 @@ fn run(dir: &Path, buildspec: &str) -> (bool, String, Value) {
         .arg("--result")
         .arg(dir.join("result.json"))
         .env_remove("SLIPWAY_SECRETS_FILE")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     let log = format!(
@@ -249,4 +255,41 @@ phases:
         "{log}"
     );
     assert_eq!(b["status"], "FAILED");
+}
+
+#[test]
+fn the_users_git_configuration_does_not_change_what_is_checked_out() {
+    // A decoy repository, and git configuration in the environment that swaps it in for the
+    // source: `slipway build` checks out the source it was given all the same.
+    let tmp = tempfile::tempdir().unwrap();
+    let decoy = tmp.path().join("decoy");
+    std::fs::create_dir_all(&decoy).unwrap();
+    git(&decoy, &["init", "--quiet", "--initial-branch=main"]);
+    git(
+        &decoy,
+        &["commit", "--quiet", "--allow-empty", "-m", "decoy"],
+    );
+    let source = tmp.path().join("repo");
+    let rewrite = format!("url.{}.insteadOf", decoy.display());
+    let spec = format!(
+        r#"version: 0.2
+env:
+  exported-variables: {EXPORTED}
+phases:
+  build:
+    commands:
+      - test -f "$CODEBUILD_SRC_DIR/app/Dockerfile" && SRC_OK=yes
+"#
+    );
+    let (ok, log, b) = run_with_env(
+        tmp.path(),
+        &spec,
+        &[
+            ("GIT_CONFIG_COUNT", "1"),
+            ("GIT_CONFIG_KEY_0", &rewrite),
+            ("GIT_CONFIG_VALUE_0", source.to_str().unwrap()),
+        ],
+    );
+    assert!(ok, "{log}");
+    assert_eq!(b["exported"]["SRC_OK"], "yes", "{log}");
 }

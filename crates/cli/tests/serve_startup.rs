@@ -2,7 +2,8 @@
 //! `--print-config` prints a configuration that works as is.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 const SECRET: &str = "startup-test-secret-0123456789";
 
@@ -16,11 +17,28 @@ fn serve(config: Option<&Path>, data_dir: &Path, env: &[(&str, &str)]) -> Output
     if let Some(p) = config {
         c.arg("--config").arg(p);
     }
-    c.env_remove("SLIPWAY_CONFIG")
+    let mut child = c
+        .env_remove("SLIPWAY_CONFIG")
         .env_remove("SLIPWAY_WEBHOOK_SECRET")
         .envs(env.iter().copied())
-        .output()
-        .unwrap()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Every start here must be refused; one that starts serving is stopped and fails the test.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "slipway serve started instead of refusing:\n{}",
+                stderr(&out)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
 }
 
 fn stderr(o: &Output) -> String {
@@ -129,6 +147,25 @@ fn no_docker_engine_says_how_to_start_it() {
     ));
     assert!(
         e.contains("[docker_unavailable]") && e.contains("start it"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_schedule_on_this_machine_is_refused_when_file_clone_urls_are_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("serve.toml");
+    std::fs::write(
+        &p,
+        "allow_file_clone_urls = false\n\n[[schedule]]\nname = \"nightly\"\nexpression = \"rate(1 day)\"\nrepository = \"/srv/git/images\"\n",
+    )
+    .unwrap();
+    let o = serve(Some(&p), tmp.path(), &[("SLIPWAY_WEBHOOK_SECRET", SECRET)]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("[config_invalid]"), "{e}");
+    assert!(
+        e.contains("\"nightly\"") && e.contains("allow_file_clone_urls"),
         "{e}"
     );
 }

@@ -1,5 +1,6 @@
-//! The local build runner (`slipway build`, and `slipway serve`'s builder): runs `buildspec.yml` for the planned images on the local Docker engine, as
-//! CodeBuild would: a clean checkout of the planned commit, the environment CodeBuild gives
+//! The local build runner (`slipway build`, and `slipway serve`'s builder): runs `buildspec.yml`
+//! for the planned images on the local Docker engine, as CodeBuild would: a clean checkout of the
+//! planned commit (under `slipway_git`'s clone rules), the environment CodeBuild gives
 //! (`CODEBUILD_SRC_DIR`, `CODEBUILD_RESOLVED_SOURCE_VERSION`, ...), the variables of
 //! `slipway_core::build_env`, phases `install`, `pre_build`, `build`, `post_build` with their
 //! `on-failure` and `finally`, exported variables, and `PARAMETER_STORE` variables resolved from a
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use slipway_core::Job;
 use slipway_core::build_env::{self, BuildVar, RegistrySettings, VarKind};
 use slipway_core::plan::PlannedImage;
+use slipway_git::{GitRepo, Source};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 pub use tokio_util::sync::CancellationToken;
@@ -283,8 +285,8 @@ impl SecretSource {
 pub struct BuildRequest {
     pub job: Job,
     pub image: PlannedImage,
-    /// Clone URL or local path of the repository.
-    pub source: String,
+    /// The repository, accepted by the clone rules of the caller.
+    pub source: Source,
     pub buildspec: Buildspec,
     pub registry: RegistrySettings,
     pub secrets: SecretSource,
@@ -474,9 +476,6 @@ async fn run_in(
     // Validate everything before anything runs.
     let vars = build_env::build_env(&req.job, &req.image, &req.registry)
         .map_err(|e| format!("the image cannot be built: {e}"))?;
-    if req.source.starts_with('-') || req.source.is_empty() {
-        return Err("the source must be a clone URL or a path".into());
-    }
     let src = work.join("src");
     let state = work.join("state");
     create_private_dir(work)?;
@@ -484,7 +483,10 @@ async fn run_in(
 
     // DOWNLOAD_SOURCE: a clean checkout of the planned commit.
     let t = Instant::now();
-    let checkout = checkout(&req.source, &req.image.commit, &src).await;
+    let checkout = GitRepo::checkout_at(&req.source, &req.image.commit, &src)
+        .await
+        .map(drop)
+        .map_err(|e| e.to_string());
     outcome.phases.push(PhaseOutcome {
         phase: "DOWNLOAD_SOURCE".into(),
         status: if checkout.is_ok() {
@@ -705,46 +707,6 @@ fn create_private_dir(p: &Path) -> Result<(), String> {
 
 fn write_private(p: &Path, text: &str) -> Result<(), String> {
     std::fs::write(p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))
-}
-
-/// Clones `source` and checks out `commit` (validated hex) into `dir`, all as argv.
-async fn checkout(source: &str, commit: &str, dir: &Path) -> Result<(), String> {
-    slipway_core::names::check_sha(commit).map_err(|e| format!("the commit {e}"))?;
-    // `ext::` and other transports that run commands are refused: in `slipway serve` the
-    // source is the job's clone URL.
-    let status = Command::new("git")
-        .args(["clone", "--quiet", "--no-checkout", "--"])
-        .arg(source)
-        .arg(dir)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_ALLOW_PROTOCOL", "file:https:http:ssh:git")
-        .stdin(Stdio::null())
-        .status()
-        .await
-        .map_err(|e| format!("cannot run git: {e}"))?;
-    if !status.success() {
-        return Err("git clone of the source failed".into());
-    }
-    let status = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "advice.detachedHead=false",
-            "checkout",
-            "--quiet",
-            "--detach",
-        ])
-        .arg(commit)
-        .arg("--")
-        .stdin(Stdio::null())
-        .status()
-        .await
-        .map_err(|e| format!("cannot run git: {e}"))?;
-    if !status.success() {
-        return Err(format!("the commit {commit} is not in the source"));
-    }
-    Ok(())
 }
 
 struct Masker {

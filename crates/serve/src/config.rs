@@ -9,6 +9,7 @@ use slipway_core::calls::{AuthConfig, CallTarget, StatusList, TargetConfig};
 use slipway_core::listener::{DEFAULT_MAX_BODY_BYTES, ListenerConfig};
 use slipway_core::schedule::{ScheduleExpr, ScheduledRebuild};
 use slipway_core::{RefRules, RepoFilter, WebhookSecrets};
+use slipway_git::{CloneRules, Source};
 
 /// The example printed by `--print-config`: every key, at its default, with what it does.
 pub const EXAMPLE: &str = r#"# slipway serve configuration. Every key is optional; the values shown are the defaults.
@@ -391,6 +392,13 @@ impl ServeConfig {
                 .map_err(|e| format!("[[schedule]] {:?}: {e}", s.name))?;
             s.rebuild()
                 .map_err(|e| format!("[[schedule]] {:?}: {e}", s.name))?;
+            // The URL is valid; the clone rules may still refuse a repository on this machine.
+            Source::parse(&s.clone_url(), self.clone_rules()).map_err(|e| {
+                format!(
+                    "[[schedule]] {:?}: {e} (allow_file_clone_urls = false)",
+                    s.name
+                )
+            })?;
             if !names.insert(s.name.as_str()) {
                 return Err(format!("[[schedule]] {:?} is defined twice", s.name));
             }
@@ -403,6 +411,14 @@ impl ServeConfig {
         self.build_network.clone().unwrap_or_else(|| {
             std::env::var(slipway_core::build_env::SLIPWAY_BUILD_NETWORK).unwrap_or_default()
         })
+    }
+
+    /// Which clone URLs jobs and schedules may have: `file://` ones only with
+    /// `allow_file_clone_urls` (the listener refuses them in pushes without it too).
+    pub fn clone_rules(&self) -> CloneRules {
+        CloneRules {
+            allow_local: self.allow_file_clone_urls,
+        }
     }
 
     pub fn retention(&self) -> Result<slipway_core::retention::Retention, String> {

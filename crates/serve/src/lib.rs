@@ -155,6 +155,7 @@ pub async fn run(args: Options) -> Result<(), StartError> {
         store.clone(),
         wake.clone(),
         data_dir.clone(),
+        cfg.clone_rules(),
         &cfg.schedules,
         time::OffsetDateTime::now_utc(),
     )
@@ -172,6 +173,7 @@ pub async fn run(args: Options) -> Result<(), StartError> {
         namespace: cfg.namespace.clone(),
         concurrency: cfg.concurrency,
         cancel_superseded: cfg.cancel_superseded,
+        clone_rules: cfg.clone_rules(),
         keep_builds_per_image: cfg.keep_builds_per_image.max(1),
         buildspec,
         secrets,

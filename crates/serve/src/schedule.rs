@@ -2,7 +2,7 @@
 //! `slipway_core::schedule::Schedules` (EventBridge's grammar, UTC, no backfill), each firing a
 //! job for the branch head queued in the store like a webhook's.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,13 +12,15 @@ use time::OffsetDateTime;
 
 use super::config::ScheduleConfig;
 use super::store::Store;
-use slipway_git::GitRepo;
+use slipway_git::{CloneRules, GitRepo, Source};
 
 /// Serve's schedules and what they need to queue jobs.
 pub struct Scheduler {
     pub store: Arc<Store>,
     pub wake: Arc<tokio::sync::Notify>,
     pub data_dir: PathBuf,
+    /// Which clone URLs schedules may name (`allow_file_clone_urls`).
+    pub clone_rules: CloneRules,
     pub entries: Vec<(ScheduleConfig, ScheduledRebuild)>,
     pub schedules: Schedules,
 }
@@ -30,6 +32,7 @@ impl Scheduler {
         store: Arc<Store>,
         wake: Arc<tokio::sync::Notify>,
         data_dir: PathBuf,
+        clone_rules: CloneRules,
         configs: &[ScheduleConfig],
         started: OffsetDateTime,
     ) -> Result<Self, String> {
@@ -44,6 +47,7 @@ impl Scheduler {
             store,
             wake,
             data_dir,
+            clone_rules,
             entries,
             schedules,
         })
@@ -100,45 +104,26 @@ impl Scheduler {
         cfg: &ScheduleConfig,
         msg: &ScheduledRebuild,
     ) -> Result<(String, String), String> {
-        let url = &msg.clone_url;
-        let local = url.strip_prefix("file://").map(Path::new);
-        let repo = match local {
-            Some(p) => GitRepo::open(p).await.map_err(|e| e.to_string())?,
-            None => {
-                let dir = self
-                    .data_dir
-                    .join("repos")
-                    .join(msg.repository.to_ascii_lowercase().replace('/', "__"));
-                if dir.join(".git").exists() || dir.join("HEAD").exists() {
-                    GitRepo::open(&dir).await.map_err(|e| e.to_string())?
-                } else {
-                    GitRepo::clone_into(url, &dir)
-                        .await
-                        .map_err(|e| e.to_string())?
-                }
+        let from = Source::parse(&msg.clone_url, self.clone_rules).map_err(|e| e.to_string())?;
+        let repo = match &from {
+            Source::Local(p) => GitRepo::open(p).await,
+            Source::Remote(_) => {
+                GitRepo::mirror(&self.data_dir.join("repos"), &msg.repository, &from).await
             }
-        };
+        }
+        .map_err(|e| e.to_string())?;
         let default_branch = repo
             .default_branch()
             .await
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("{}: no default branch (main or master)", cfg.repository))?;
         let branch = msg.branch(&default_branch).to_string();
-        let rev = if local.is_some() {
-            format!("refs/heads/{branch}")
-        } else {
-            let remote = format!("refs/remotes/origin/{branch}");
-            repo.git(&[
-                "fetch",
-                "--quiet",
-                "--no-tags",
-                "--",
-                url,
-                &format!("+refs/heads/{branch}:{remote}"),
-            ])
-            .await
-            .map_err(|e| e.to_string())?;
-            remote
+        let rev = match &from {
+            Source::Local(_) => format!("refs/heads/{branch}"),
+            Source::Remote(_) => repo
+                .fetch_branch(&from, &branch)
+                .await
+                .map_err(|e| e.to_string())?,
         };
         let head = repo
             .rev_parse(&rev)
@@ -173,7 +158,7 @@ mod tests {
     use super::*;
     use std::process::Command;
 
-    fn git(dir: &Path, args: &[&str]) -> String {
+    fn git(dir: &std::path::Path, args: &[&str]) -> String {
         let out = Command::new("git")
             .current_dir(dir)
             .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
@@ -226,6 +211,7 @@ images = ["acme/base"]
             store.clone(),
             Arc::new(tokio::sync::Notify::new()),
             tmp.path().to_path_buf(),
+            cfg.clone_rules(),
             &cfg.schedules,
             started,
         )

@@ -14,7 +14,7 @@ use tokio::sync::{Notify, Semaphore};
 use super::metrics::Metrics;
 use super::notify::ServeSinks;
 use super::store::{self, BuildRecord, CancelRequest, RetryRequest, Store};
-use slipway_git::GitRepo;
+use slipway_git::{CloneRules, GitError, GitRepo, Source};
 use slipway_runner::{
     BuildRequest, BuildStatus, Buildspec, CancellationToken, SecretSource, run_build_until,
 };
@@ -26,6 +26,8 @@ pub struct Worker {
     pub namespace: String,
     pub concurrency: usize,
     pub cancel_superseded: bool,
+    /// Which clone URLs jobs may have (`allow_file_clone_urls`).
+    pub clone_rules: CloneRules,
     pub keep_builds_per_image: usize,
     pub buildspec: Buildspec,
     pub secrets: SecretSource,
@@ -103,39 +105,19 @@ impl Worker {
         Ok(())
     }
 
-    /// Where the planner and the builds read the repository: a `file://` URL's own directory, else
-    /// a mirror under the data directory fetched at the job's commit.
-    async fn source(&self, job: &Job) -> Result<PathBuf, String> {
-        if let Some(path) = job.clone_url.strip_prefix("file://") {
-            return Ok(PathBuf::from(path));
+    /// Where the planner and the builds read the repository, under the clone rules: a
+    /// repository on this machine (a `file://` URL, when allowed) is read where it is; any other
+    /// is mirrored under the data directory and fetched at the job's commit.
+    async fn source(&self, job: &Job) -> Result<PathBuf, GitError> {
+        let from = Source::parse(&job.clone_url, self.clone_rules)?;
+        if let Source::Local(path) = from {
+            return Ok(path);
         }
-        let dir = self
-            .data_dir
-            .join("repos")
-            .join(job.repository.to_ascii_lowercase().replace('/', "__"));
-        let repo = if dir.join(".git").exists() || dir.join("HEAD").exists() {
-            GitRepo::open(&dir).await.map_err(|e| e.to_string())?
-        } else {
-            GitRepo::clone_into(&job.clone_url, &dir)
-                .await
-                .map_err(|e| e.to_string())?
-        };
-        repo.fetch(&job.clone_url, &job.commit)
-            .await
-            .map_err(|e| e.to_string())?;
-        let default = format!("refs/heads/{}", job.default_branch);
+        let repo = GitRepo::mirror(&self.data_dir.join("repos"), &job.repository, &from).await?;
+        repo.fetch(&from, &job.commit).await?;
         // The default branch is only needed to compare a new branch with; it may be gone.
-        let _ = repo
-            .git(&[
-                "fetch",
-                "--quiet",
-                "--no-tags",
-                "--",
-                &job.clone_url,
-                &format!("+{default}:refs/remotes/origin/{}", job.default_branch),
-            ])
-            .await;
-        Ok(dir)
+        let _ = repo.fetch_branch(&from, &job.default_branch).await;
+        Ok(repo.path().to_path_buf())
     }
 
     async fn plan(&self, job: Job) -> Result<(), rusqlite::Error> {
@@ -143,7 +125,7 @@ impl Worker {
         let source = match self.source(&job).await {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(job_id = %job.id, error = %e, "job not planned: the repository cannot be read");
+                tracing::warn!(job_id = %job.id, code = e.code(), error = %e, "job not planned: the repository cannot be read");
                 return self
                     .store
                     .fail_job(&job.id, &format!("the repository cannot be read: {e}"));
@@ -245,6 +227,7 @@ impl Worker {
         let source = match self.source(&job).await {
             Ok(s) => s,
             Err(e) => {
+                let e = e.to_string();
                 log(&format!("[slipway] {e}"));
                 self.finish(
                     &b,
@@ -262,7 +245,8 @@ impl Worker {
         let req = BuildRequest {
             job: job.clone(),
             image: b.planned.clone(),
-            source: source.to_string_lossy().into_owned(),
+            // Serve's own checkout (a mirror, or a local repository the rules allowed).
+            source: Source::Local(source),
             buildspec: self.buildspec.clone(),
             registry: RegistrySettings {
                 parameter_prefix: self.parameter_prefix.clone(),
