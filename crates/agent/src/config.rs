@@ -85,7 +85,7 @@ pub struct ServiceConfig {
 }
 
 fn default_listen() -> SocketAddr {
-    "127.0.0.1:8470".parse().expect("valid address")
+    SocketAddr::from(([127, 0, 0, 1], 8470))
 }
 fn default_docker() -> Vec<String> {
     vec!["docker".into()]

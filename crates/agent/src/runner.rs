@@ -2,7 +2,7 @@
 //! back to the previous image on failure. Deploys of one service never overlap.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -12,6 +12,8 @@ use super::engine::{Container, Engine, Service};
 
 /// How many finished deploys `GET /deploys/{id}` remembers.
 const KEEP_DEPLOYS: usize = 1000;
+/// How long a health URL has to answer one probe.
+const HEALTH_URL_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DeployRecord {
@@ -36,16 +38,22 @@ struct Slot {
     queued: Option<String>,
 }
 
-/// Every deploy the agent knows, and which one runs or waits per service.
+/// Every deploy the agent knows, and which one runs or waits per service; shared by the routes
+/// and the running deploys.
 #[derive(Default)]
 pub struct Deploys {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
     records: HashMap<String, DeployRecord>,
     order: Vec<String>,
     slots: HashMap<String, Slot>,
     locks: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
 }
 
-pub type SharedDeploys = Arc<Mutex<Deploys>>;
+pub type SharedDeploys = Arc<Deploys>;
 
 /// What `submit` did with a request.
 pub enum Submitted {
@@ -64,10 +72,27 @@ fn unix_now() -> u64 {
 }
 
 impl Deploys {
-    pub fn get(&self, id: &str) -> Option<DeployRecord> {
-        self.records.get(id).cloned()
+    /// The state, whoever panicked while holding it before: each update is a few field writes
+    /// that leave a record readable, so one bug must not fail every later deploy (a poisoned
+    /// `std` mutex would).
+    fn state(&self) -> MutexGuard<'_, State> {
+        crate::lock(&self.state)
     }
 
+    pub fn get(&self, id: &str) -> Option<DeployRecord> {
+        self.state().records.get(id).cloned()
+    }
+
+    /// The states of these deploys (those still remembered), in order.
+    pub fn states(&self, ids: &[String]) -> Vec<DeployState> {
+        let state = self.state();
+        ids.iter()
+            .filter_map(|id| state.records.get(id).map(|r| r.state))
+            .collect()
+    }
+}
+
+impl State {
     fn log(&mut self, id: &str, started: Instant, line: String) {
         tracing::info!(deploy_id = %id, "{line}");
         if let Some(r) = self.records.get_mut(id) {
@@ -108,11 +133,12 @@ pub fn submit(
     service: Service,
     action: Action,
     settings: Settings,
+    http: &reqwest::Client,
 ) -> Submitted {
     let key = service.qualified();
     let id = uuid::Uuid::new_v4().simple().to_string();
     let lock = {
-        let mut d = deploys.lock().expect("deploys lock");
+        let mut d = deploys.state();
         let d = &mut *d;
         let slot = d.slots.entry(key.clone()).or_default();
         if let Some(queued) = &slot.queued {
@@ -156,10 +182,11 @@ pub fn submit(
     let deploys = deploys.clone();
     let engine = engine.clone();
     let task_id = id.clone();
+    let http = http.clone();
     tokio::spawn(async move {
         let _one_at_a_time = lock.lock().await;
         {
-            let mut d = deploys.lock().expect("deploys lock");
+            let mut d = deploys.state();
             let slot = d.slots.entry(key.clone()).or_default();
             if slot.queued.as_deref() == Some(task_id.as_str()) {
                 slot.queued = None;
@@ -175,11 +202,12 @@ pub fn submit(
             engine,
             started: Instant::now(),
             settings,
+            http,
         };
         let (state, message) = job
             .run(service.name.clone(), action, &service.project)
             .await;
-        let mut d = deploys.lock().expect("deploys lock");
+        let mut d = deploys.state();
         if let Some(r) = d.records.get_mut(&task_id) {
             r.state = state;
             r.message = Some(message.clone());
@@ -200,6 +228,8 @@ struct Job {
     engine: Arc<Engine>,
     started: Instant,
     settings: Settings,
+    /// The agent's one HTTP client (health URLs), built at start-up.
+    http: reqwest::Client,
 }
 
 enum Health {
@@ -210,13 +240,12 @@ enum Health {
 impl Job {
     fn log(&self, line: impl Into<String>) {
         self.deploys
-            .lock()
-            .expect("deploys lock")
+            .state()
             .log(&self.id, self.started, line.into());
     }
 
     fn set_images(&self, previous: Option<&str>, new: Option<&str>) {
-        let mut d = self.deploys.lock().expect("deploys lock");
+        let mut d = self.deploys.state();
         if let Some(r) = d.records.get_mut(&self.id) {
             if let Some(p) = previous {
                 r.previous_image = Some(p.to_string());
@@ -416,11 +445,6 @@ impl Job {
     /// health URL answers 2xx.
     async fn wait_healthy(&self, service: &Service, image_id: &str) -> Health {
         let deadline = Instant::now() + self.settings.health_timeout;
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("http client");
         let mut last = String::from("no container yet");
         loop {
             match self
@@ -432,17 +456,19 @@ impl Job {
                     Verdict::Healthy => {
                         let url_ok = match &self.settings.health_url {
                             None => true,
-                            Some(url) => match client.get(url).send().await {
-                                Ok(r) if r.status().is_success() => true,
-                                Ok(r) => {
-                                    last = format!("{url} answered {}", r.status());
-                                    false
+                            Some(url) => {
+                                match self.http.get(url).timeout(HEALTH_URL_TIMEOUT).send().await {
+                                    Ok(r) if r.status().is_success() => true,
+                                    Ok(r) => {
+                                        last = format!("{url} answered {}", r.status());
+                                        false
+                                    }
+                                    Err(e) => {
+                                        last = format!("{url}: {e}");
+                                        false
+                                    }
                                 }
-                                Err(e) => {
-                                    last = format!("{url}: {e}");
-                                    false
-                                }
-                            },
+                            }
                         };
                         if url_ok {
                             self.log("healthy");
@@ -545,4 +571,48 @@ fn rollback_tag(service: &Service) -> String {
         clean(&service.project),
         clean(&service.name)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_while_the_deploys_are_held_fails_no_later_request() {
+        let deploys: SharedDeploys = Arc::default();
+        deploys.state().records.insert(
+            "d1".into(),
+            DeployRecord {
+                deploy_id: "d1".into(),
+                service: "web".into(),
+                resolved: "site/web".into(),
+                action: Action::Pull,
+                state: DeployState::Running,
+                created_at: 1,
+                finished_at: None,
+                previous_image: None,
+                new_image: None,
+                message: None,
+                log: Vec::new(),
+            },
+        );
+        let held = deploys.clone();
+        let panicked = std::thread::spawn(move || {
+            let _state = held.state();
+            panic!("a bug while the deploys are held");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(deploys.state.is_poisoned());
+        // Reads and updates go on.
+        assert_eq!(
+            deploys.get("d1").map(|r| r.state),
+            Some(DeployState::Running)
+        );
+        deploys
+            .state()
+            .log("d1", Instant::now(), "still logged".into());
+        assert_eq!(deploys.states(&["d1".into()]), [DeployState::Running]);
+        assert_eq!(deploys.get("d1").unwrap().log.len(), 1);
+    }
 }

@@ -11,9 +11,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use slipway_core::deploy::{
-    self, Action, AgentError, DeployState, NonceCache, SignedRequest, Verifier,
-};
+use slipway_core::deploy::{self, Action, AgentError, NonceCache, SignedRequest, Verifier};
 
 use super::config::{Config, DockerHubHook};
 use super::engine::Engine;
@@ -29,6 +27,8 @@ pub struct AgentState {
     pub nonces: Mutex<NonceCache>,
     pub engine: Arc<Engine>,
     pub deploys: SharedDeploys,
+    /// Health URLs and Docker Hub callbacks; built once at start-up ([`crate::http_client`]).
+    pub http: reqwest::Client,
 }
 
 type Shared = Arc<AgentState>;
@@ -99,7 +99,7 @@ impl AgentState {
             headers,
             body,
         };
-        let mut nonces = self.nonces.lock().expect("nonce cache lock");
+        let mut nonces = crate::lock(&self.nonces);
         match self.verifier.verify(&req, now(), &mut nonces) {
             Ok((index, scheme)) => {
                 tracing::debug!(secret = %self.verifier.secret(index).name, ?scheme, "signature verified");
@@ -140,6 +140,7 @@ impl AgentState {
             service,
             action,
             settings,
+            &self.http,
         ) {
             Submitted::New(id) => Ok(json!({
                 "status": "accepted",
@@ -203,7 +204,7 @@ async fn show_deploy(
         Ok(i) => state.verifier.secret(i),
         Err(e) => return refuse(e),
     };
-    let record = state.deploys.lock().expect("deploys lock").get(&id);
+    let record = state.deploys.get(&id);
     match record {
         // A deploy of a service the secret may not redeploy is not shown to it either.
         Some(r) if secret.allows(&r.service) => answer(StatusCode::OK, json!(r)),
@@ -269,12 +270,7 @@ async fn dockerhub(
 /// Waits for the deploys, then tells Docker Hub the result (its callback format).
 async fn call_back(state: Shared, url: String, ids: Vec<String>) {
     let states = loop {
-        let states: Vec<DeployState> = {
-            let d = state.deploys.lock().expect("deploys lock");
-            ids.iter()
-                .filter_map(|id| d.get(id).map(|r| r.state))
-                .collect()
-        };
+        let states = state.deploys.states(&ids);
         if states.iter().all(|s| s.is_terminal()) {
             break states;
         }
@@ -286,13 +282,14 @@ async fn call_back(state: Shared, url: String, ids: Vec<String>) {
         "description": format!("slipway agent: {} deploy(s) {}", ids.len(), if ok { "succeeded" } else { "failed" }),
         "context": "slipway agent",
     });
-    let client = reqwest::Client::builder()
+    let sent = state
+        .http
+        .post(&url)
         .timeout(Duration::from_secs(10))
-        // A redirect could lead off the allow-list.
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("http client");
-    match client.post(&url).json(&body).send().await {
+        .json(&body)
+        .send()
+        .await;
+    match sent {
         Ok(r) => tracing::info!(status = %r.status(), ok, "Docker Hub callback sent"),
         Err(e) => tracing::warn!(error = %e, "Docker Hub callback failed"),
     }

@@ -19,8 +19,10 @@ pub struct Args {
 
 pub async fn run(args: Args) -> Result<ExitCode, CliError> {
     crate::init_logs();
-    slipway_agent::run(&args.config, args.listen).await?;
-    Ok(ExitCode::SUCCESS)
+    match slipway_agent::run(&args.config, args.listen).await {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(format!("{e} [{}]", e.code()).into()),
+    }
 }
 
 #[derive(clap::Args)]
