@@ -1,12 +1,13 @@
 //! `cancel_superseded`: a newer push to a ref cancels the queued builds of the same images from
 //! older pushes; the running one finishes, and the newer push builds everything it changed.
 
-mod serve_support;
-
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use serve_support::*;
+use slipway_testkit::git::{commit_all, init, write};
+use slipway_testkit::registry::{busybox_dockerfile, registry};
+use slipway_testkit::serve::setup;
+use slipway_testkit::unique;
 
 #[test]
 fn a_newer_push_cancels_queued_builds_of_the_same_images() {
@@ -15,20 +16,14 @@ fn a_newer_push_cancels_queued_builds_of_the_same_images() {
     let ns_path = unique("cancel");
     let namespace = format!("{}/{ns_path}", r.host);
     let repo = tmp.path().join("site");
-    init_repo(&repo);
+    init(&repo);
     for name in ["one", "two"] {
-        std::fs::create_dir_all(repo.join(name)).unwrap();
-        std::fs::copy(&r.busybox, repo.join(name).join("busybox")).unwrap();
-        write(&repo, &format!("{name}/stamp.txt"), &unique(name));
-        write(
-            &repo,
-            &format!("{name}/Dockerfile"),
-            &busybox_dockerfile(3, ""),
-        );
+        r.busybox_context(&repo, name, &busybox_dockerfile(3, ""));
     }
     let c1 = commit_all(&repo, "two images");
-    let secrets = registry_secrets(&r, &ns_path, tmp.path());
+    let secrets = r.secrets_file(&ns_path, tmp.path());
     let serve = setup(
+        env!("CARGO_BIN_EXE_slipway"),
         tmp.path(),
         &namespace,
         &secrets,

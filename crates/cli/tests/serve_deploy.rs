@@ -1,13 +1,14 @@
 //! A pushed image whose `slipway.toml` names a deploy target: `slipway serve` calls the deploy
 //! agent's endpoint with a signed request once the build succeeded.
 
-mod serve_support;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::time::Duration;
 
-use serve_support::*;
+use slipway_testkit::git::{commit_all, init, write};
+use slipway_testkit::registry::{busybox_dockerfile, registry};
+use slipway_testkit::serve::setup;
+use slipway_testkit::unique;
 
 struct Request {
     line: String,
@@ -65,11 +66,8 @@ fn a_pushed_image_calls_its_deploy_agent_with_a_signed_request() {
     let ns_path = unique("deploy");
     let namespace = format!("{}/{ns_path}", r.host);
     let repo = tmp.path().join("site");
-    init_repo(&repo);
-    std::fs::create_dir_all(repo.join("web")).unwrap();
-    std::fs::copy(&r.busybox, repo.join("web/busybox")).unwrap();
-    write(&repo, "web/stamp.txt", &unique("web"));
-    write(&repo, "web/Dockerfile", &busybox_dockerfile(0, ""));
+    init(&repo);
+    r.busybox_context(&repo, "web", &busybox_dockerfile(0, ""));
     write(
         &repo,
         "slipway.toml",
@@ -88,8 +86,9 @@ fn a_pushed_image_calls_its_deploy_agent_with_a_signed_request() {
             .to_string(),
     )
     .unwrap();
-    let secrets = registry_secrets(&r, &ns_path, tmp.path());
+    let secrets = r.secrets_file(&ns_path, tmp.path());
     let serve = setup(
+        env!("CARGO_BIN_EXE_slipway"),
         tmp.path(),
         &namespace,
         &secrets,

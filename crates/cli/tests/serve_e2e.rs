@@ -2,12 +2,13 @@
 //! `slipway serve` with the real Docker engine and the htpasswd registry on 127.0.0.1, pushes
 //! sent as signed webhooks by `slipway replay`.
 
-mod serve_support;
-
 use std::time::Duration;
 
 use serde_json::Value;
-use serve_support::*;
+use slipway_testkit::git::{commit_all, init, write};
+use slipway_testkit::registry::{busybox_dockerfile, docker, registry};
+use slipway_testkit::serve::setup;
+use slipway_testkit::unique;
 
 fn by_image<'a>(builds: &'a [Value], image: &str) -> Vec<&'a Value> {
     builds.iter().filter(|b| b["image"] == image).collect()
@@ -24,11 +25,8 @@ fn a_push_becomes_images_in_the_registry_parents_first_and_only_what_changed() {
 
     // A repository: `base` (busybox) and `app`, built FROM base.
     let repo = tmp.path().join("site");
-    init_repo(&repo);
-    std::fs::create_dir_all(repo.join("base")).unwrap();
-    std::fs::copy(&r.busybox, repo.join("base/busybox")).unwrap();
-    write(&repo, "base/stamp.txt", &unique("base"));
-    write(&repo, "base/Dockerfile", &busybox_dockerfile(1, ""));
+    init(&repo);
+    r.busybox_context(&repo, "base", &busybox_dockerfile(1, ""));
     write(
         &repo,
         "app/Dockerfile",
@@ -39,8 +37,14 @@ fn a_push_becomes_images_in_the_registry_parents_first_and_only_what_changed() {
     write(&repo, "app/hello.txt", "hello 1\n");
     let c1 = commit_all(&repo, "two images");
 
-    let secrets = registry_secrets(&r, &ns_path, tmp.path());
-    let serve = setup(tmp.path(), &namespace, &secrets, "concurrency = 2");
+    let secrets = r.secrets_file(&ns_path, tmp.path());
+    let serve = setup(
+        env!("CARGO_BIN_EXE_slipway"),
+        tmp.path(),
+        &namespace,
+        &secrets,
+        "concurrency = 2",
+    );
     let server = serve.start(1);
 
     // 1. The first push builds both, the parent first.
@@ -61,7 +65,7 @@ fn a_push_becomes_images_in_the_registry_parents_first_and_only_what_changed() {
     );
     let short = format!("sha-{}", &c1[..7]);
     let tags = ["main", "latest", short.as_str()];
-    let pull_config = docker_login(&r, tmp.path());
+    let pull_config = r.docker_config(tmp.path());
     for (x, path) in [
         (b, format!("{ns_path}/base")),
         (a, format!("{ns_path}/app")),
@@ -76,7 +80,7 @@ fn a_push_becomes_images_in_the_registry_parents_first_and_only_what_changed() {
         let digest = x["digest"].as_str().expect("a digest").to_string();
         for t in tags {
             assert_eq!(
-                manifest_digest(&r, &path, t).as_deref(),
+                r.manifest_digest(&path, t).as_deref(),
                 Some(digest.as_str()),
                 "{path}:{t} in the registry"
             );
@@ -174,7 +178,8 @@ fn a_push_becomes_images_in_the_registry_parents_first_and_only_what_changed() {
     assert!(svg.contains("failing"), "{svg}");
     // The registry still serves the last good parent.
     assert_eq!(
-        manifest_digest(&r, &format!("{ns_path}/base"), "main").as_deref(),
+        r.manifest_digest(&format!("{ns_path}/base"), "main")
+            .as_deref(),
         b["digest"].as_str()
     );
 

@@ -1,13 +1,14 @@
 //! `slipway serve` killed with SIGKILL while a build runs and jobs wait: after a restart on the
 //! same data directory every job completes, exactly once.
 
-mod serve_support;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use serve_support::*;
+use slipway_testkit::git::{commit_all, init, write};
+use slipway_testkit::registry::{busybox_dockerfile, registry};
+use slipway_testkit::serve::setup;
+use slipway_testkit::unique;
 
 #[test]
 fn after_sigkill_and_restart_every_job_completes_exactly_once() {
@@ -18,24 +19,18 @@ fn after_sigkill_and_restart_every_job_completes_exactly_once() {
 
     // Two independent images, each with a slow step, so that one runs while the other waits.
     let repo = tmp.path().join("site");
-    init_repo(&repo);
+    init(&repo);
     for name in ["one", "two"] {
-        std::fs::create_dir_all(repo.join(name)).unwrap();
-        std::fs::copy(&r.busybox, repo.join(name).join("busybox")).unwrap();
-        write(&repo, &format!("{name}/stamp.txt"), &unique(name));
-        write(
-            &repo,
-            &format!("{name}/Dockerfile"),
-            &busybox_dockerfile(4, ""),
-        );
+        r.busybox_context(&repo, name, &busybox_dockerfile(4, ""));
     }
     let c1 = commit_all(&repo, "two slow images");
     write(&repo, "two/stamp.txt", &unique("two-again"));
     let c2 = commit_all(&repo, "change two");
 
-    let secrets = registry_secrets(&r, &ns_path, tmp.path());
+    let secrets = r.secrets_file(&ns_path, tmp.path());
     // One build at a time: the second image and the second job wait in the queue.
     let serve = setup(
+        env!("CARGO_BIN_EXE_slipway"),
         tmp.path(),
         &namespace,
         &secrets,

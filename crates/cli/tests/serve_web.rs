@@ -5,15 +5,16 @@
 //! With `SLIPWAY_SCREENSHOTS=docs/screenshots` (relative to the workspace root), the browser test
 //! saves a picture of each page there.
 
-mod serve_support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
-use serve_support::*;
+use slipway_testkit::git::{commit_all, init, write};
+use slipway_testkit::registry::{docker, registry};
+use slipway_testkit::serve::{SECRET, Server, setup};
+use slipway_testkit::{free_port, unique};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -229,7 +230,7 @@ async fn the_pages_show_pushes_live_logs_failures_and_cancel_a_running_build() {
     // In every RUN: no step is served from BuildKit's cache of an earlier run.
     let run = unique("run-");
     let repo = tmp.path().join("site");
-    init_repo(&repo);
+    init(&repo);
     let image_dir = |name: &str, run: &str| {
         std::fs::create_dir_all(repo.join(name)).unwrap();
         std::fs::copy(&r.busybox, repo.join(name).join("busybox")).unwrap();
@@ -253,8 +254,14 @@ async fn the_pages_show_pushes_live_logs_failures_and_cancel_a_running_build() {
     image_dir("broken", &format!("echo {run}; echo about to fail; exit 3"));
     let c1 = commit_all(&repo, "slow and broken");
 
-    let secrets = registry_secrets(&r, &ns_path, tmp.path());
-    let serve = setup(tmp.path(), &namespace, &secrets, "concurrency = 2");
+    let secrets = r.secrets_file(&ns_path, tmp.path());
+    let serve = setup(
+        env!("CARGO_BIN_EXE_slipway"),
+        tmp.path(),
+        &namespace,
+        &secrets,
+        "concurrency = 2",
+    );
     let server = serve.start(1);
     let browser = Browser::start().await;
     let b = &browser;
@@ -549,7 +556,7 @@ async fn the_pages_show_pushes_live_logs_failures_and_cancel_a_running_build() {
     assert!(done["digest"].is_null(), "{done:#}");
     for tag in done["tags"].as_array().unwrap() {
         assert_eq!(
-            manifest_digest(&r, &format!("{ns_path}/victim"), tag.as_str().unwrap()),
+            r.manifest_digest(&format!("{ns_path}/victim"), tag.as_str().unwrap()),
             None,
             "a cancelled build pushed {tag}"
         );
@@ -629,13 +636,10 @@ fn metrics_count_webhooks_jobs_and_builds() {
     let ns_path = unique("metrics");
     let namespace = format!("{}/{ns_path}", r.host);
     let repo = tmp.path().join("site");
-    init_repo(&repo);
-    std::fs::create_dir_all(repo.join("good")).unwrap();
-    std::fs::copy(&r.busybox, repo.join("good/busybox")).unwrap();
-    write(&repo, "good/stamp.txt", &unique("good"));
-    write(
+    init(&repo);
+    r.busybox_context(
         &repo,
-        "good/Dockerfile",
+        "good",
         "FROM scratch\nCOPY busybox /bin/busybox\nCOPY stamp.txt /stamp.txt\n",
     );
     write(
@@ -644,8 +648,14 @@ fn metrics_count_webhooks_jobs_and_builds() {
         "FROM scratch\nCOPY missing.txt /\n",
     );
     let c1 = commit_all(&repo, "one good, one bad");
-    let secrets = registry_secrets(&r, &ns_path, tmp.path());
-    let serve = setup(tmp.path(), &namespace, &secrets, "concurrency = 2");
+    let secrets = r.secrets_file(&ns_path, tmp.path());
+    let serve = setup(
+        env!("CARGO_BIN_EXE_slipway"),
+        tmp.path(),
+        &namespace,
+        &secrets,
+        "concurrency = 2",
+    );
     let server = serve.start(1);
     let hook = format!("{}/hooks/github", server.base);
 

@@ -2,15 +2,16 @@
 //! POSTed to each `[[webhook]]`; a failing target is retried and reported, and never holds up
 //! the builds that follow.
 
-mod serve_support;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde_json::Value;
-use serve_support::*;
+use slipway_testkit::git::{commit_all, init};
+use slipway_testkit::registry::{busybox_dockerfile, docker, registry};
+use slipway_testkit::serve::setup;
+use slipway_testkit::unique;
 
 #[derive(Default)]
 struct Seen {
@@ -66,16 +67,9 @@ fn webhook_targets_get_the_notification_and_a_failing_one_is_retried_without_blo
 
     // Two independent images; one build at a time, so `two` starts after `one` is notified.
     let repo = tmp.path().join("site");
-    init_repo(&repo);
+    init(&repo);
     for ctx in ["one", "two"] {
-        std::fs::create_dir_all(repo.join(ctx)).unwrap();
-        std::fs::copy(&r.busybox, repo.join(ctx).join("busybox")).unwrap();
-        write(&repo, &format!("{ctx}/stamp.txt"), &unique(ctx));
-        write(
-            &repo,
-            &format!("{ctx}/Dockerfile"),
-            &busybox_dockerfile(0, ""),
-        );
+        r.busybox_context(&repo, ctx, &busybox_dockerfile(0, ""));
     }
     let c1 = commit_all(&repo, "two images");
 
@@ -104,8 +98,14 @@ timeout_seconds = 5
         token.display(),
         signing.display()
     );
-    let secrets = registry_secrets(&r, &ns_path, tmp.path());
-    let serve = setup(tmp.path(), &namespace, &secrets, &extra);
+    let secrets = r.secrets_file(&ns_path, tmp.path());
+    let serve = setup(
+        env!("CARGO_BIN_EXE_slipway"),
+        tmp.path(),
+        &namespace,
+        &secrets,
+        &extra,
+    );
     let server = serve.start(1);
     server.push(&repo, None, &c1, "hooks-1");
     let builds = server.wait_settled(2, Duration::from_secs(240));
