@@ -13,7 +13,6 @@
 //! Needs `source tests/services.sh start`; fails loudly without it.
 
 mod buildkit_support;
-mod serve_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -22,7 +21,9 @@ use std::time::Instant;
 
 use buildkit_support::*;
 use serde_json::{Value, json};
-use serve_support::{Registry, commit_all, git, init_repo, registry, unique, write};
+use slipway_testkit::git::{commit_all, git, init, write};
+use slipway_testkit::registry::{Registry, registry, remove_images};
+use slipway_testkit::unique;
 
 const PLATFORMS: [&str; 2] = ["linux/amd64", "linux/arm64"];
 
@@ -169,7 +170,7 @@ fn a_second_push_reuses_every_layer_before_the_changed_file_from_the_registry() 
     let r = registry();
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
-    init_repo(&repo);
+    init(&repo);
     let marker = format!("{}.txt", unique("cachemarker-"));
     let ctx = repo.join("app");
     std::fs::create_dir_all(&ctx).unwrap();
@@ -210,12 +211,12 @@ fn a_second_push_reuses_every_layer_before_the_changed_file_from_the_registry() 
         "a cold build hit a cache: {cold:?}"
     );
     assert!(
-        manifest(&r, &path, "buildcache-main").is_some(),
+        r.manifest(&path, "buildcache-main").is_some(),
         "the cache was not written"
     );
 
     // The marker's layer, first in every entry: records imported from the cache start there.
-    let (_, _, entries) = list_entries(&r, &path, "main");
+    let (_, _, entries) = r.list_entries(&path, "main");
     let first_layer = entries[0].layers[0].clone();
     assert!(entries.iter().all(|e| e.layers[0] == first_layer));
 

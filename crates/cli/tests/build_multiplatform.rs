@@ -7,14 +7,15 @@
 //! engine has no bridge) and SLIPWAY_TEST_BUSYBOX_ARM64; fails loudly without them.
 
 mod buildkit_support;
-mod serve_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use buildkit_support::*;
 use serde_json::json;
-use serve_support::{Registry, commit_all, docker_login, init_repo, registry, unique, write};
+use slipway_testkit::git::{commit_all, init, write};
+use slipway_testkit::registry::{Registry, registry, remove_images};
+use slipway_testkit::unique;
 
 fn arm64_busybox() -> PathBuf {
     let p = std::env::var("SLIPWAY_TEST_BUSYBOX_ARM64").unwrap_or_else(|_| {
@@ -63,7 +64,7 @@ struct App {
 
 fn app(r: &Registry, dir: &Path, dockerfile: &str, label: &str) -> App {
     let repo = dir.join("repo");
-    init_repo(&repo);
+    init(&repo);
     busyboxes(r, &repo.join("app"));
     write(&repo, "app/Dockerfile", dockerfile);
     write(&repo, "app/unique.txt", &unique(label));
@@ -112,7 +113,7 @@ fn an_amd64_and_arm64_image_is_one_manifest_list_under_every_tag() {
     );
 
     for t in tags {
-        let (d, list, entries) = list_entries(&r, &path, t);
+        let (d, list, entries) = r.list_entries(&path, t);
         assert_eq!(d, digest, "tag {t}: the exported digest is the list's");
         let platforms: Vec<&str> = entries.iter().map(|e| e.platform.as_str()).collect();
         // No provenance unless asked for: no `unknown/unknown` attestation entry.
@@ -124,7 +125,7 @@ fn an_amd64_and_arm64_image_is_one_manifest_list_under_every_tag() {
 
     // What users get: each platform runs its own binary, the arm64 one under QEMU here.
     remove_images(&local_refs(&name, &tags));
-    let cfg = docker_login(&r, tmp.path());
+    let cfg = r.docker_config(tmp.path());
     let reference = format!("{name}:main");
     assert_eq!(
         run_image("linux/arm64", &reference, &cfg),
@@ -139,7 +140,7 @@ fn a_child_is_built_on_its_parents_entry_of_the_same_platform() {
     let r = registry();
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
-    init_repo(&repo);
+    init(&repo);
     let ns = unique("slipway-test/family");
     let base = format!("{}/{ns}/base", r.host);
     busyboxes(&r, &repo.join("base"));
@@ -190,8 +191,8 @@ fn a_child_is_built_on_its_parents_entry_of_the_same_platform() {
     let b = slipway_build(tmp.path(), &r, "slipway-test", &repo, &plan_json, None);
     assert!(b.ok(), "{}", b.log);
     let path_of = |n: &str| n.strip_prefix(&format!("{}/", r.host)).unwrap().to_string();
-    let (_, _, parent) = list_entries(&r, &path_of(&base), "main");
-    let (child_digest, _, child) = list_entries(&r, &path_of(&app), "main");
+    let (_, _, parent) = r.list_entries(&path_of(&base), "main");
+    let (child_digest, _, child) = r.list_entries(&path_of(&app), "main");
     assert_eq!(child_digest, b.digest(1));
     for (p, c) in parent.iter().zip(&child) {
         assert_eq!(p.platform, c.platform);
@@ -220,7 +221,7 @@ fn a_child_is_built_on_its_parents_entry_of_the_same_platform() {
         }
     }
     remove_images(&locals);
-    let cfg = docker_login(&r, tmp.path());
+    let cfg = r.docker_config(tmp.path());
     assert_eq!(
         run_image("linux/arm64", &format!("{app}:main"), &cfg),
         "aarch64\naarch64"
@@ -263,7 +264,7 @@ fn a_platform_that_fails_fails_the_image_and_pushes_nothing() {
         b.result
     );
     assert!(b.log.contains("linux/arm64"), "{}", b.log);
-    assert!(manifest(&r, &path, "main").is_none(), "a tag was pushed");
+    assert!(r.manifest(&path, "main").is_none(), "a tag was pushed");
     assert!(b.result["builds"][0]["exported"]["SLIPWAY_DIGEST"].is_null());
 }
 
@@ -288,7 +289,7 @@ fn provenance_is_attached_only_when_asked_for() {
         None,
     );
     assert!(b.ok(), "{}", b.log);
-    let (d, list) = manifest(&r, &path, "main").expect("the tag exists");
+    let (d, list) = r.manifest(&path, "main").expect("the tag exists");
     assert_eq!(d, b.digest(0));
     let manifests = list["manifests"].as_array().unwrap();
     let attestations: Vec<_> = manifests
@@ -343,10 +344,10 @@ fn per_platform_builds_are_merged_into_one_list_and_keep_their_own_caches() {
         );
         assert!(b.ok(), "{platform}: {}", b.log);
         // Nothing users pull exists until the merge.
-        assert!(manifest(&r, &path, "main").is_none());
+        assert!(r.manifest(&path, "main").is_none());
         let d = b.digest(0);
-        let (_, m) = manifest(&r, &path, &d).expect("pushed by digest");
-        let config = blob(&r, &path, m["config"]["digest"].as_str().unwrap());
+        let (_, m) = r.manifest(&path, &d).expect("pushed by digest");
+        let config = r.blob(&path, m["config"]["digest"].as_str().unwrap());
         assert_eq!(
             format!(
                 "{}/{}",
@@ -358,7 +359,7 @@ fn per_platform_builds_are_merged_into_one_list_and_keep_their_own_caches() {
         // The platform's own cache reference.
         let cache_tag = format!("buildcache-main-{}", platform.replace('/', "-"));
         assert!(
-            manifest(&r, &path, &cache_tag).is_some(),
+            r.manifest(&path, &cache_tag).is_some(),
             "no cache {cache_tag}"
         );
         digests.push(d);
@@ -383,14 +384,14 @@ fn per_platform_builds_are_merged_into_one_list_and_keep_their_own_caches() {
     assert!(b.ok(), "{}", b.log);
     let list_digest = b.digest(0);
     for t in tags {
-        let (d, _, entries) = list_entries(&r, &path, t);
+        let (d, _, entries) = r.list_entries(&path, t);
         assert_eq!(d, list_digest, "{t}");
         let platforms: Vec<&str> = entries.iter().map(|e| e.platform.as_str()).collect();
         assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
         let entry_digests: Vec<&str> = entries.iter().map(|e| e.digest.as_str()).collect();
         assert_eq!(entry_digests, digests);
     }
-    let cfg = docker_login(&r, tmp.path());
+    let cfg = r.docker_config(tmp.path());
     assert_eq!(
         run_image("linux/arm64", &format!("{name}:latest"), &cfg),
         "aarch64\naarch64"
@@ -416,5 +417,5 @@ fn per_platform_builds_are_merged_into_one_list_and_keep_their_own_caches() {
         "{}",
         b.log
     );
-    assert!(manifest(&r, &path, "other").is_none());
+    assert!(r.manifest(&path, "other").is_none());
 }

@@ -4,13 +4,12 @@
 //!
 //! Needs `source tests/services.sh start` (SLIPWAY_BUILD_NETWORK=host, SLIPWAY_TEST_BUSYBOX_ARM64).
 
-mod buildkit_support;
-mod serve_support;
-
 use std::time::Duration;
 
-use buildkit_support::{list_entries, remove_images};
-use serve_support::*;
+use slipway_testkit::git::{commit_all, init, write};
+use slipway_testkit::registry::{registry, remove_images};
+use slipway_testkit::serve::setup;
+use slipway_testkit::unique;
 
 #[test]
 fn a_two_platform_image_is_one_result_with_the_lists_digest() {
@@ -21,7 +20,7 @@ fn a_two_platform_image_is_one_result_with_the_lists_digest() {
     let image = format!("{namespace}/app");
 
     let repo = tmp.path().join("site");
-    init_repo(&repo);
+    init(&repo);
     std::fs::create_dir_all(repo.join("app")).unwrap();
     std::fs::copy(&r.busybox, repo.join("app/busybox-amd64")).unwrap();
     std::fs::copy(
@@ -42,8 +41,14 @@ fn a_two_platform_image_is_one_result_with_the_lists_digest() {
     );
     let commit = commit_all(&repo, "multi");
 
-    let secrets = registry_secrets(&r, &ns_path, tmp.path());
-    let serve = setup(tmp.path(), &namespace, &secrets, "");
+    let secrets = r.secrets_file(&ns_path, tmp.path());
+    let serve = setup(
+        env!("CARGO_BIN_EXE_slipway"),
+        tmp.path(),
+        &namespace,
+        &secrets,
+        "",
+    );
     let server = serve.start(1);
     let answer = server.push(&repo, None, &commit, "multi-1");
     assert_eq!(answer["status"], "queued", "{answer}");
@@ -55,7 +60,7 @@ fn a_two_platform_image_is_one_result_with_the_lists_digest() {
 
     for t in b["tags"].as_array().unwrap() {
         let t = t.as_str().unwrap();
-        let (d, _, entries) = list_entries(&r, &format!("{ns_path}/app"), t);
+        let (d, _, entries) = r.list_entries(&format!("{ns_path}/app"), t);
         assert_eq!(d, digest, "{image}:{t}");
         let platforms: Vec<&str> = entries.iter().map(|e| e.platform.as_str()).collect();
         assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);

@@ -5,6 +5,28 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use serde_json::Value;
+
+/// What a client accepts when it asks for a manifest: lists and single manifests, Docker and OCI.
+const ACCEPT: &[&str] = &[
+    "Accept: application/vnd.docker.distribution.manifest.list.v2+json",
+    "Accept: application/vnd.oci.image.index.v1+json",
+    "Accept: application/vnd.docker.distribution.manifest.v2+json",
+    "Accept: application/vnd.oci.image.manifest.v1+json",
+];
+
+/// One entry of a manifest list, read through to its config.
+#[derive(Debug)]
+pub struct Entry {
+    /// `os/arch` from the list.
+    pub platform: String,
+    pub digest: String,
+    /// The config's own `os/architecture`.
+    pub config_platform: String,
+    /// Layer digests, base first.
+    pub layers: Vec<String>,
+}
+
 /// The test registry, from `source tests/services.sh start`'s variables.
 #[derive(Debug, Clone)]
 pub struct Registry {
@@ -99,6 +121,80 @@ impl Registry {
             .filter(|d| !d.is_empty())
     }
 
+    /// A manifest (list) as the registry serves it, read as a client reads it: its digest
+    /// (`Docker-Content-Digest`) and body. `None` when the registry does not have it.
+    pub fn manifest(&self, path: &str, reference: &str) -> Option<(String, Value)> {
+        let mut args: Vec<&str> = vec!["-D", "-"];
+        for a in ACCEPT {
+            args.push("-H");
+            args.push(a);
+        }
+        let text = self.curl(&args, &format!("/v2/{path}/manifests/{reference}"));
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        if !head.starts_with("HTTP/1.1 200") {
+            return None;
+        }
+        let digest = head.lines().find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("docker-content-digest:")
+                .map(|v| v.trim().to_string())
+        })?;
+        Some((digest, serde_json::from_str(body).ok()?))
+    }
+
+    /// A JSON blob (an image config).
+    pub fn blob(&self, path: &str, digest: &str) -> Value {
+        let text = self.curl(&["-L"], &format!("/v2/{path}/blobs/{digest}"));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("blob {digest}: {e}: {text}"))
+    }
+
+    /// The list `path:reference`: its digest, its body and its entries; panics when it is not a
+    /// list.
+    pub fn list_entries(&self, path: &str, reference: &str) -> (String, Value, Vec<Entry>) {
+        let (digest, list) = self
+            .manifest(path, reference)
+            .unwrap_or_else(|| panic!("{path}:{reference} is missing"));
+        let media = list["mediaType"].as_str().unwrap_or_default();
+        assert!(
+            media.ends_with("manifest.list.v2+json") || media.ends_with("image.index.v1+json"),
+            "{path}:{reference} is not a manifest list: {list}"
+        );
+        let mut entries = Vec::new();
+        for m in list["manifests"].as_array().expect("a list's manifests") {
+            let d = m["digest"].as_str().expect("an entry's digest").to_string();
+            let platform = format!(
+                "{}/{}",
+                m["platform"]["os"].as_str().unwrap_or_default(),
+                m["platform"]["architecture"].as_str().unwrap_or_default()
+            );
+            let (_, image) = self
+                .manifest(path, &d)
+                .unwrap_or_else(|| panic!("{path}@{d} is missing"));
+            let config = self.blob(
+                path,
+                image["config"]["digest"].as_str().expect("a config digest"),
+            );
+            entries.push(Entry {
+                platform,
+                digest: d,
+                config_platform: format!(
+                    "{}/{}",
+                    config["os"].as_str().unwrap_or_default(),
+                    config["architecture"].as_str().unwrap_or_default()
+                ),
+                layers: image["layers"]
+                    .as_array()
+                    .map(|ls| {
+                        ls.iter()
+                            .filter_map(|l| l["digest"].as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            });
+        }
+        (digest, list, entries)
+    }
+
     /// `docker login` to the registry, password on standard input, into the client
     /// configuration `config` (a fresh directory), or the user's when `None`.
     pub fn login(&self, config: Option<&Path>) {
@@ -186,4 +282,13 @@ pub fn docker(args: &[&str], config: Option<&Path>) -> Output {
         c.env("DOCKER_CONFIG", cfg);
     }
     c.args(args).output().expect("docker runs")
+}
+
+/// Removes local images (by reference) this test made; other engineers' images stay.
+pub fn remove_images(refs: &[String]) {
+    for r in refs {
+        let _ = Command::new("docker")
+            .args(["image", "rm", "--force", r])
+            .output();
+    }
 }

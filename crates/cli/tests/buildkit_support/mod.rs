@@ -1,6 +1,7 @@
-//! What the BuildKit tests share on top of `serve_support`: `slipway build` runs, the registry's
-//! manifest and blob API (to read manifest lists and image configs the way a client does), and
-//! the engine's build cache records of one test.
+//! What the BuildKit tests of the `slipway` binary share on top of `slipway_testkit`: `slipway
+//! build` runs of a plan, the shipped buildspec with extra variables, images run per platform,
+//! and the steps BuildKit reported. (The registry's manifest and blob API is
+//! `slipway_testkit::registry::Registry`'s.)
 
 #![allow(dead_code)]
 
@@ -9,93 +10,8 @@ use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
-use crate::serve_support::{Registry, registry_curl, unique};
-
-/// What a client accepts when it asks for a manifest: lists and single manifests, Docker and OCI.
-const ACCEPT: &[&str] = &[
-    "Accept: application/vnd.docker.distribution.manifest.list.v2+json",
-    "Accept: application/vnd.oci.image.index.v1+json",
-    "Accept: application/vnd.docker.distribution.manifest.v2+json",
-    "Accept: application/vnd.oci.image.manifest.v1+json",
-];
-
-/// A manifest (list) as the registry serves it: its digest (`Docker-Content-Digest`) and body.
-pub fn manifest(r: &Registry, path: &str, reference: &str) -> Option<(String, Value)> {
-    let mut args: Vec<&str> = vec!["-D", "-"];
-    for a in ACCEPT {
-        args.push("-H");
-        args.push(a);
-    }
-    let text = registry_curl(r, &args, &format!("/v2/{path}/manifests/{reference}"));
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    if !head.starts_with("HTTP/1.1 200") {
-        return None;
-    }
-    let digest = head.lines().find_map(|l| {
-        l.to_ascii_lowercase()
-            .strip_prefix("docker-content-digest:")
-            .map(|v| v.trim().to_string())
-    })?;
-    Some((digest, serde_json::from_str(body).ok()?))
-}
-
-/// A JSON blob (an image config).
-pub fn blob(r: &Registry, path: &str, digest: &str) -> Value {
-    let text = registry_curl(r, &["-L"], &format!("/v2/{path}/blobs/{digest}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("blob {digest}: {e}: {text}"))
-}
-
-/// One entry of a manifest list, read through to its config.
-#[derive(Debug)]
-pub struct Entry {
-    /// `os/arch` from the list.
-    pub platform: String,
-    pub digest: String,
-    /// The config's own `os/architecture`.
-    pub config_platform: String,
-    /// Layer digests, base first.
-    pub layers: Vec<String>,
-}
-
-/// The entries of the list `path:reference`; panics when it is not a list.
-pub fn list_entries(r: &Registry, path: &str, reference: &str) -> (String, Value, Vec<Entry>) {
-    let (digest, list) =
-        manifest(r, path, reference).unwrap_or_else(|| panic!("{path}:{reference} is missing"));
-    let media = list["mediaType"].as_str().unwrap_or_default();
-    assert!(
-        media.ends_with("manifest.list.v2+json") || media.ends_with("image.index.v1+json"),
-        "{path}:{reference} is not a manifest list: {list}"
-    );
-    let mut entries = Vec::new();
-    for m in list["manifests"].as_array().unwrap() {
-        let d = m["digest"].as_str().unwrap().to_string();
-        let platform = format!(
-            "{}/{}",
-            m["platform"]["os"].as_str().unwrap_or_default(),
-            m["platform"]["architecture"].as_str().unwrap_or_default()
-        );
-        let (_, image) = manifest(r, path, &d).unwrap();
-        let config = blob(r, path, image["config"]["digest"].as_str().unwrap());
-        entries.push(Entry {
-            platform,
-            digest: d,
-            config_platform: format!(
-                "{}/{}",
-                config["os"].as_str().unwrap_or_default(),
-                config["architecture"].as_str().unwrap_or_default()
-            ),
-            layers: image["layers"]
-                .as_array()
-                .map(|ls| {
-                    ls.iter()
-                        .map(|l| l["digest"].as_str().unwrap().to_string())
-                        .collect()
-                })
-                .unwrap_or_default(),
-        });
-    }
-    (digest, list, entries)
-}
+use slipway_testkit::registry::Registry;
+use slipway_testkit::unique;
 
 pub struct Build {
     pub output: Output,
@@ -141,16 +57,8 @@ pub fn slipway_build_with(
 ) -> Build {
     let plan_path = work.join(unique("plan"));
     std::fs::write(&plan_path, plan.to_string()).unwrap();
-    let host = r.host.replace(':', "_");
     let secrets = work.join(unique("secrets"));
-    std::fs::write(
-        &secrets,
-        format!(
-            "/slipway/registry/{host}/{namespace}/username={}\n/slipway/registry/{host}/{namespace}/password={}\n",
-            r.user, r.password
-        ),
-    )
-    .unwrap();
+    std::fs::write(&secrets, r.secrets(namespace)).unwrap();
     let result_path = work.join(unique("result"));
     let mut c = Command::new(env!("CARGO_BIN_EXE_slipway"));
     c.arg("build")
@@ -235,15 +143,6 @@ pub fn run_image(platform: &str, image: &str, config: &Path) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// Removes local images (by reference) this test made; other engineers' images stay.
-pub fn remove_images(refs: &[String]) {
-    for r in refs {
-        let _ = Command::new("docker")
-            .args(["image", "rm", "--force", r])
-            .output();
-    }
 }
 
 /// The Dockerfile steps BuildKit reported in a log written with `BUILDKIT_PROGRESS=rawjson`
