@@ -7,5 +7,3 @@ pub mod logging;
 pub mod sns;
 pub mod sqs;
 pub mod ssm;
-#[cfg(feature = "testing")]
-pub mod testing;

@@ -3,43 +3,17 @@
 //! of a real git repository's default branch (resolved with `git rev-parse`).
 
 use std::path::Path;
-use std::process::Command;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use slipway_aws::sqs::SqsJobQueue;
 use slipway_core::listener::JobQueue;
 use slipway_core::schedule::{QueueMessage, ScheduledRebuild, parse_queue_message, rebuild_job};
 use slipway_core::{Job, Trigger};
+use slipway_testkit::git::git;
+use slipway_testkit::moto::{drain_bodies, fifo_queue, moto_config, queue};
 
 async fn sqs() -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::new(&slipway_aws::testing::moto_config().await)
-}
-
-/// git with argv, no user or system configuration, a fixed identity.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=slipway test",
-            "-c",
-            "user.email=test@slipway.invalid",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    aws_sdk_sqs::Client::new(&moto_config().await)
 }
 
 /// A repository whose default branch is `trunk` (two commits) with a `feature` branch one commit
@@ -64,33 +38,6 @@ fn repository(dir: &Path) {
     git(dir, &["checkout", "-q", "trunk"]);
 }
 
-async fn receive_all(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
-    let mut bodies = Vec::new();
-    loop {
-        let out = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(0)
-            .send()
-            .await
-            .unwrap();
-        let msgs = out.messages.unwrap_or_default();
-        if msgs.is_empty() {
-            return bodies;
-        }
-        for m in msgs {
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-            bodies.push(m.body.unwrap());
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_scheduled_rebuild_off_the_queue_becomes_the_job_at_the_default_branch_head() {
     let dir = tempfile::tempdir().unwrap();
@@ -101,16 +48,16 @@ async fn a_scheduled_rebuild_off_the_queue_becomes_the_job_at_the_default_branch
 
     // The FIFO jobs queue, with content-based deduplication as EventBridge targets need it.
     let sqs = sqs().await;
-    let queue = sqs
-        .create_queue()
-        .queue_name(format!("slipway-jobs-{}.fifo", uuid_like()))
-        .attributes(QueueAttributeName::FifoQueue, "true")
-        .attributes(QueueAttributeName::ContentBasedDeduplication, "true")
-        .send()
-        .await
-        .expect("create queue on moto")
-        .queue_url
-        .unwrap();
+    let queue = queue(
+        &sqs,
+        "slipway-jobs-.fifo",
+        &[
+            (QueueAttributeName::FifoQueue, "true"),
+            (QueueAttributeName::ContentBasedDeduplication, "true"),
+        ],
+    )
+    .await
+    .url;
 
     // What two schedule rules put on the queue, as constant JSON (group id = repository).
     let named = format!(
@@ -133,7 +80,7 @@ async fn a_scheduled_rebuild_off_the_queue_becomes_the_job_at_the_default_branch
     let default_branch = git(&repo, &["symbolic-ref", "--short", "HEAD"]);
     assert_eq!(default_branch, "trunk");
     let mut jobs: Vec<Job> = Vec::new();
-    for body in receive_all(&sqs, &queue).await {
+    for body in drain_bodies(&sqs, &queue, 0).await {
         let QueueMessage::ScheduledRebuild(msg) = parse_queue_message(&body).unwrap() else {
             panic!("expected a scheduled rebuild: {body}");
         };
@@ -176,7 +123,7 @@ async fn a_scheduled_rebuild_off_the_queue_becomes_the_job_at_the_default_branch
     // The job goes on the same queue like any other and comes back as a job.
     let q = SqsJobQueue::new(sqs.clone(), queue.clone());
     q.enqueue(weekly).await.unwrap();
-    let bodies = receive_all(&sqs, &queue).await;
+    let bodies = drain_bodies(&sqs, &queue, 0).await;
     assert_eq!(bodies.len(), 1);
     let QueueMessage::Job(back) = parse_queue_message(&bodies[0]).unwrap() else {
         panic!("expected a job");
@@ -197,17 +144,9 @@ async fn a_scheduled_rebuild_off_the_queue_becomes_the_job_at_the_default_branch
 /// (`queue_unavailable`). Either way nothing is queued and the caller is told.
 #[tokio::test]
 async fn queue_errors_tell_a_refused_message_from_an_unavailable_queue() {
-    let config = slipway_aws::testing::moto_config().await;
+    let config = moto_config().await;
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let url = sqs
-        .create_queue()
-        .queue_name(format!("slipway-jobs-{}.fifo", uuid_like()))
-        .attributes(QueueAttributeName::FifoQueue, "true")
-        .send()
-        .await
-        .expect("create queue on moto")
-        .queue_url
-        .unwrap();
+    let url = fifo_queue(&sqs, "slipway-jobs-").await.url;
     sqs.delete_queue().queue_url(&url).send().await.unwrap();
     let msg = ScheduledRebuild::new("w", "acme/images", "https://github.com/acme/images.git");
     let job = rebuild_job(&msg, "main", &"a".repeat(40)).unwrap();
@@ -229,11 +168,4 @@ async fn queue_errors_tell_a_refused_message_from_an_unavailable_queue() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "queue_unavailable", "{err}");
-}
-
-fn uuid_like() -> String {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    format!("{}-{}", t.as_nanos(), std::process::id())
 }

@@ -9,8 +9,8 @@ use slipway_core::secrets::{SecretReader, SecretRef};
 
 #[tokio::test]
 async fn parameters_are_read_and_files_are_refused_on_aws() {
-    let ssm = aws_sdk_ssm::Client::new(&slipway_aws::testing::moto_config().await);
-    let name = format!("/slipway-test/{}/token", uuid_like());
+    let ssm = aws_sdk_ssm::Client::new(&slipway_testkit::moto::moto_config().await);
+    let name = format!("/slipway-test/{}/token", slipway_testkit::unique(""));
     ssm.put_parameter()
         .name(&name)
         .value("s3cr3t-value")
@@ -50,13 +50,4 @@ async fn parameters_are_read_and_files_are_refused_on_aws() {
         "{message}"
     );
     assert!(!message.contains("file-value"), "{message}");
-}
-
-/// A name no other run uses (the moto server is shared).
-fn uuid_like() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{nanos:x}-{}", std::process::id())
 }

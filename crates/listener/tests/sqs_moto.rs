@@ -2,57 +2,23 @@
 
 mod common;
 
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use common::*;
 use secrecy::ExposeSecret;
 use slipway_aws::sqs::SqsJobQueue;
 use slipway_core::Job;
 use slipway_core::webhook::WebhookSecrets;
+use slipway_testkit::moto::drain;
 
 async fn fifo_queue(sqs: &aws_sdk_sqs::Client) -> String {
-    let name = format!("slipway-jobs-{}.fifo", uuid::Uuid::new_v4().simple());
-    sqs.create_queue()
-        .queue_name(name)
-        .attributes(QueueAttributeName::FifoQueue, "true")
-        .send()
+    slipway_testkit::moto::fifo_queue(sqs, "slipway-jobs-")
         .await
-        .expect("create queue on moto")
-        .queue_url
-        .unwrap()
-}
-
-/// Every message on the queue (received, then deleted, until none is left).
-async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
-    let mut all = Vec::new();
-    loop {
-        let out = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .wait_time_seconds(0)
-            .send()
-            .await
-            .unwrap();
-        let msgs = out.messages.unwrap_or_default();
-        if msgs.is_empty() {
-            return all;
-        }
-        for m in &msgs {
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-        all.extend(msgs);
-    }
+        .url
 }
 
 #[tokio::test]
 async fn signed_push_puts_exactly_one_job_on_the_fifo_queue() {
-    let aws = slipway_aws::testing::moto_config().await;
+    let aws = slipway_testkit::moto::moto_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let url = fifo_queue(&sqs).await;
     let queue = SqsJobQueue::new(sqs.clone(), &url);
@@ -67,7 +33,7 @@ async fn signed_push_puts_exactly_one_job_on_the_fifo_queue() {
     let again = call(&config(), &queue, github_request("push", &body)).await;
     assert_eq!(again.status, 202);
 
-    let msgs = drain(&sqs, &url).await;
+    let msgs = drain(&sqs, &url, 0).await;
     assert_eq!(msgs.len(), 1, "one delivery, one message");
     let m = &msgs[0];
     let attrs = m.attributes().unwrap();
@@ -91,7 +57,7 @@ async fn signed_push_puts_exactly_one_job_on_the_fifo_queue() {
 
 #[tokio::test]
 async fn bad_signature_puts_nothing_on_the_queue() {
-    let aws = slipway_aws::testing::moto_config().await;
+    let aws = slipway_testkit::moto::moto_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let url = fifo_queue(&sqs).await;
     let queue = SqsJobQueue::new(sqs.clone(), &url);
@@ -114,18 +80,18 @@ async fn bad_signature_puts_nothing_on_the_queue() {
         (a.status, a.body["error"].as_str()),
         (401, Some("signature_mismatch"))
     );
-    assert!(drain(&sqs, &url).await.is_empty());
+    assert!(drain(&sqs, &url, 0).await.is_empty());
 }
 
 #[tokio::test]
 async fn a_missing_queue_is_503_not_accepted() {
-    let aws = slipway_aws::testing::moto_config().await;
+    let aws = slipway_testkit::moto::moto_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
     let queue = SqsJobQueue::new(
         sqs,
         format!(
             "{}/123456789012/no-such-queue.fifo",
-            slipway_aws::testing::moto_url()
+            slipway_testkit::moto::moto_url()
         ),
     );
     let a = call(
@@ -142,7 +108,7 @@ async fn a_missing_queue_is_503_not_accepted() {
 
 #[tokio::test]
 async fn webhook_secrets_come_from_a_secure_string_parameter() {
-    let aws = slipway_aws::testing::moto_config().await;
+    let aws = slipway_testkit::moto::moto_config().await;
     let ssm = aws_sdk_ssm::Client::new(&aws);
     let name = format!(
         "/slipway/test/{}/webhook-secret",

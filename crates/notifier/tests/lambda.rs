@@ -35,26 +35,7 @@ async fn next(State(rt): State<Runtime>) -> (HeaderMap, String) {
         tokio::time::sleep(Duration::from_secs(3600)).await;
         unreachable!()
     };
-    let mut h = HeaderMap::new();
-    h.insert(
-        "lambda-runtime-aws-request-id",
-        format!("req-{n}").parse().unwrap(),
-    );
-    let deadline = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis()
-        + 30_000;
-    h.insert(
-        "lambda-runtime-deadline-ms",
-        deadline.to_string().parse().unwrap(),
-    );
-    h.insert(
-        "lambda-runtime-invoked-function-arn",
-        "arn:aws:lambda:us-east-1:123456789012:function:slipway-notifier"
-            .parse()
-            .unwrap(),
-    );
+    let h = slipway_testkit::lambda::invocation_headers(&format!("req-{n}"), "slipway-notifier");
     (h, event)
 }
 
@@ -70,39 +51,12 @@ async fn error(State(rt): State<Runtime>, Path(id): Path<String>, body: String) 
 
 #[tokio::test]
 async fn the_binary_acknowledges_a_malformed_event_and_goes_on_to_the_next() {
-    let moto = std::env::var("SLIPWAY_TEST_MOTO_URL").expect(
-        "SLIPWAY_TEST_MOTO_URL is not set: start the services with `source tests/services.sh start`",
-    );
-    assert!(
-        std::net::TcpStream::connect(moto.trim_start_matches("http://")).is_ok(),
-        "moto server at {moto} is unreachable"
-    );
-    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&moto)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "testing", "testing", None, None, "moto",
-        ))
-        .load()
-        .await;
-    let suffix = uuid::Uuid::new_v4().simple().to_string();
-    let topic = aws_sdk_sns::Client::new(&aws)
-        .create_topic()
-        .name(format!("slipway-bin-{suffix}"))
-        .send()
+    let moto = slipway_testkit::moto::moto_url();
+    let aws = slipway_testkit::moto::moto_config().await;
+    let topic = slipway_testkit::moto::topic(&aws_sdk_sns::Client::new(&aws), "slipway-bin-").await;
+    let jobs = slipway_testkit::moto::fifo_queue(&aws_sdk_sqs::Client::new(&aws), "jobs-bin-")
         .await
-        .unwrap()
-        .topic_arn
-        .unwrap();
-    let jobs = aws_sdk_sqs::Client::new(&aws)
-        .create_queue()
-        .queue_name(format!("jobs-bin-{suffix}.fifo"))
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
+        .url;
 
     let failed = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -11,6 +11,7 @@ use slipway_aws::sqs::SqsJobQueue;
 use slipway_calls::deploy::DeployCalls;
 use slipway_core::notify::NotifyConfig;
 use slipway_notifier::{AwsSinks, handle_event};
+use slipway_testkit::moto;
 
 const SHA: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
 const BUILD: &str =
@@ -32,58 +33,25 @@ struct World {
     jobs: String,
 }
 
-async fn queue(aws: &aws_config::SdkConfig, name: &str, fifo: bool) -> (String, String) {
-    let sqs = aws_sdk_sqs::Client::new(aws);
-    let mut req = sqs.create_queue().queue_name(name);
-    if fifo {
-        req = req.attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true");
-    }
-    let url = req
-        .send()
-        .await
-        .expect("create queue on moto")
-        .queue_url
-        .unwrap();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    (url, arn)
-}
-
 async fn world() -> World {
-    let aws = slipway_aws::testing::moto_config().await;
+    let aws = moto::moto_config().await;
     let sns = aws_sdk_sns::Client::new(&aws);
-    let suffix = uuid::Uuid::new_v4().simple().to_string();
-    let topic = sns
-        .create_topic()
-        .name(format!("slipway-notes-{suffix}"))
-        .send()
-        .await
-        .expect("create topic on moto")
-        .topic_arn
-        .unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let topic = moto::topic(&sns, "slipway-notes-").await;
     let mut subscribers = BTreeMap::new();
     for format in ["text", "json", "chatbot"] {
-        let (url, arn) = queue(&aws, &format!("notes-{format}-{suffix}"), false).await;
-        sns.subscribe()
-            .topic_arn(&topic)
-            .protocol("sqs")
-            .endpoint(arn)
-            .attributes("RawMessageDelivery", "false")
-            .attributes("FilterPolicy", json!({"format": [format]}).to_string())
-            .send()
-            .await
-            .unwrap();
-        subscribers.insert(format, url);
+        let q = moto::queue(&sqs, &format!("notes-{format}-"), &[]).await;
+        let policy = json!({"format": [format]}).to_string();
+        moto::subscribe(
+            &sns,
+            &topic,
+            &q,
+            &[("RawMessageDelivery", "false"), ("FilterPolicy", &policy)],
+        )
+        .await;
+        subscribers.insert(format, q.url);
     }
-    let (jobs, _) = queue(&aws, &format!("jobs-{suffix}.fifo"), true).await;
+    let jobs = moto::fifo_queue(&sqs, "jobs-").await.url;
     World {
         aws,
         topic,
@@ -105,32 +73,7 @@ impl World {
 
     /// Every message in a queue (bodies), until it is empty.
     async fn drain(&self, url: &str) -> Vec<String> {
-        let sqs = aws_sdk_sqs::Client::new(&self.aws);
-        let mut out = Vec::new();
-        loop {
-            let got = sqs
-                .receive_message()
-                .queue_url(url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .unwrap()
-                .messages
-                .unwrap_or_default();
-            if got.is_empty() {
-                return out;
-            }
-            for m in got {
-                out.push(m.body().unwrap().to_string());
-                sqs.delete_message()
-                    .queue_url(url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
+        moto::drain_bodies(&aws_sdk_sqs::Client::new(&self.aws), url, 1).await
     }
 
     async fn envelopes(&self, format: &str) -> Vec<Value> {

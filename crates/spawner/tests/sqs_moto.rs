@@ -88,36 +88,17 @@ fn repository_of(req: &aws_sdk_codebuild::operation::start_build::StartBuildInpu
 
 #[tokio::test]
 async fn consumes_real_messages_and_reports_batch_item_failures() {
-    let aws = slipway_aws::testing::moto_config().await;
+    let aws = slipway_testkit::moto::moto_config().await;
     let sqs = aws_sdk_sqs::Client::new(&aws);
-    let name = format!(
-        "slipway-spawner-{}-{}.fifo",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
-    let url = sqs
-        .create_queue()
-        .queue_name(name)
-        .attributes(QueueAttributeName::FifoQueue, "true")
-        .attributes(QueueAttributeName::VisibilityTimeout, "60")
-        .send()
-        .await
-        .expect("create queue on moto")
-        .queue_url
-        .unwrap();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
+    let slipway_testkit::moto::Queue { url, arn } = slipway_testkit::moto::queue(
+        &sqs,
+        "slipway-spawner-.fifo",
+        &[
+            (QueueAttributeName::FifoQueue, "true"),
+            (QueueAttributeName::VisibilityTimeout, "60"),
+        ],
+    )
+    .await;
 
     // Two jobs, two repositories (two message groups): acme/site half starts, acme/other
     // cannot start anything.

@@ -15,6 +15,7 @@ use aws_smithy_types::DateTime;
 use serde_json::{Value, json};
 use slipway_core::settings::SettingError;
 use slipway_tasks::{Context, Settings, TaskError, handle};
+use slipway_testkit::moto;
 use time::OffsetDateTime;
 use time::macros::datetime;
 
@@ -22,59 +23,16 @@ const NOW: OffsetDateTime = datetime!(2026-11-25 12:00 UTC);
 
 /// A topic with an SQS queue subscribed to it: (topic ARN, queue URL).
 async fn topic_with_queue(aws: &aws_config::SdkConfig) -> (String, String) {
-    let sns = aws_sdk_sns::Client::new(aws);
-    let sqs = aws_sdk_sqs::Client::new(aws);
-    let suffix = uuid::Uuid::new_v4().simple().to_string();
-    let topic = sns
-        .create_topic()
-        .name(format!("slipway-{suffix}"))
-        .send()
-        .await
-        .expect("create topic on moto")
-        .topic_arn
-        .unwrap();
-    let queue = sqs
-        .create_queue()
-        .queue_name(format!("slipway-notes-{suffix}"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(arn)
-        .send()
-        .await
-        .unwrap();
-    (topic, queue)
+    let (topic, queue) = moto::topic_with_queue(aws).await;
+    (topic, queue.url)
 }
 
 /// The SNS notifications that reached the queue (the SNS envelope, parsed).
 async fn notifications(aws: &aws_config::SdkConfig, queue: &str) -> Vec<Value> {
-    let out = aws_sdk_sqs::Client::new(aws)
-        .receive_message()
-        .queue_url(queue)
-        .max_number_of_messages(10)
-        .wait_time_seconds(1)
-        .send()
+    moto::drain_bodies(&aws_sdk_sqs::Client::new(aws), queue, 1)
         .await
-        .unwrap();
-    out.messages
-        .unwrap_or_default()
         .iter()
-        .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+        .map(|b| serde_json::from_str(b).unwrap())
         .collect()
 }
 
@@ -163,7 +121,7 @@ fn context(aws: &aws_config::SdkConfig, settings: Settings) -> (Context, Arc<Mut
 
 #[tokio::test]
 async fn weekly_cleanup_deletes_reports_and_publishes_its_summary() {
-    let aws = slipway_aws::testing::moto_config().await;
+    let aws = moto::moto_config().await;
     let (topic, queue) = topic_with_queue(&aws).await;
     let (ctx, asked) = context(&aws, settings(Some(topic), None));
 
@@ -194,7 +152,7 @@ async fn weekly_cleanup_deletes_reports_and_publishes_its_summary() {
 
 #[tokio::test]
 async fn a_dry_run_deletes_nothing_and_publishes_nothing() {
-    let aws = slipway_aws::testing::moto_config().await;
+    let aws = moto::moto_config().await;
     let (topic, queue) = topic_with_queue(&aws).await;
     let (ctx, asked) = context(&aws, settings(Some(topic), None));
     let out = handle(&ctx, json!({"task": "cleanup", "dry_run": true}), NOW)
@@ -210,7 +168,7 @@ async fn a_dry_run_deletes_nothing_and_publishes_nothing() {
 #[tokio::test]
 async fn scheduled_calls_use_targets_and_secrets_from_ssm() {
     use axum::http::{HeaderMap, StatusCode};
-    let aws = slipway_aws::testing::moto_config().await;
+    let aws = moto::moto_config().await;
     let ssm = aws_sdk_ssm::Client::new(&aws);
     let (topic, queue) = topic_with_queue(&aws).await;
 
@@ -310,7 +268,7 @@ async fn scheduled_calls_use_targets_and_secrets_from_ssm() {
 
 #[tokio::test]
 async fn bad_input_and_settings_are_named() {
-    let aws = slipway_aws::testing::moto_config().await;
+    let aws = moto::moto_config().await;
     let (ctx, asked) = context(&aws, settings(None, None));
     let err = handle(&ctx, json!({"task": "vacuum"}), NOW)
         .await

@@ -42,23 +42,7 @@ async fn next(State(rt): State<Runtime>) -> (HeaderMap, Vec<u8>) {
         // One invocation per start; the process is measured and killed while it waits here.
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }
-    let mut h = HeaderMap::new();
-    h.insert("lambda-runtime-aws-request-id", "req-1".parse().unwrap());
-    let deadline = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis()
-        + 30_000;
-    h.insert(
-        "lambda-runtime-deadline-ms",
-        deadline.to_string().parse().unwrap(),
-    );
-    h.insert(
-        "lambda-runtime-invoked-function-arn",
-        "arn:aws:lambda:us-east-1:123456789012:function:slipway-listener"
-            .parse()
-            .unwrap(),
-    );
+    let h = slipway_testkit::lambda::invocation_headers("req-1", "slipway-listener");
     (h, rt.event.as_ref().clone())
 }
 
@@ -109,8 +93,8 @@ pub struct Aws {
 impl Aws {
     /// Creates the parameter and the queue under names unique to this run.
     pub async fn create() -> Self {
-        let moto = slipway_aws::testing::moto_url();
-        let cfg = slipway_aws::testing::moto_config().await;
+        let moto = slipway_testkit::moto::moto_url();
+        let cfg = slipway_testkit::moto::moto_config().await;
         let run = uuid::Uuid::new_v4().simple().to_string();
         let secret_param = format!("/slipway/runtime-api/{run}/webhook-secret");
         aws_sdk_ssm::Client::new(&cfg)
@@ -122,15 +106,9 @@ impl Aws {
             .await
             .expect("moto SSM");
         let sqs = aws_sdk_sqs::Client::new(&cfg);
-        let queue_url = sqs
-            .create_queue()
-            .queue_name(format!("slipway-runtime-api-{run}.fifo"))
-            .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
-            .send()
+        let queue_url = slipway_testkit::moto::fifo_queue(&sqs, "slipway-runtime-api-")
             .await
-            .expect("moto SQS")
-            .queue_url
-            .unwrap();
+            .url;
         Aws {
             moto,
             secret_param,
