@@ -12,12 +12,7 @@ use std::time::{Duration, Instant};
 
 use agent_support::*;
 use serde_json::Value;
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run `source tests/services.sh start` before the agent tests")
-    })
-}
+use slipway_testkit::{free_port, unique};
 
 fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(program)
@@ -55,34 +50,13 @@ fn ok(program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// The registry address, logged in once per test binary.
+/// The registry address, logged in once per test binary (the user's client configuration:
+/// docker-compose pulls with it).
 fn registry() -> String {
     static LOGIN: Once = Once::new();
-    let registry = env("SLIPWAY_TEST_REGISTRY");
-    LOGIN.call_once(|| {
-        let user = env("SLIPWAY_TEST_REGISTRY_USER");
-        let password = std::fs::read_to_string(env("SLIPWAY_TEST_REGISTRY_PASSWORD_FILE"))
-            .expect("registry password file");
-        let out = run(
-            "docker",
-            &["login", &registry, "-u", &user, "--password-stdin"],
-            Some(password.trim()),
-        );
-        assert!(
-            out.status.success(),
-            "docker login {registry} failed (is the registry of tests/services.sh running?): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    });
-    registry
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    let r = slipway_testkit::registry::registry();
+    LOGIN.call_once(|| r.login(None));
+    r.host
 }
 
 enum Variant<'a> {
@@ -293,14 +267,6 @@ fn deliver(agent: &Agent, service: &str) -> (bool, Value) {
             )
         });
     (out.status.success(), record)
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{prefix}{}x{nanos}", std::process::id())
 }
 
 #[tokio::test]

@@ -5,23 +5,12 @@
 //! No Docker needed: these buildspecs only run bash.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::{Value, json};
+use slipway_testkit::git::{commit_all, init, write};
 
 const EXPORTED: &str = "[ORDER, PERSISTED, CWD_NAME, SUCCEEDING_IN_POST, SEEN_IMAGE, SEEN_SOURCE, SRC_OK, FROM_SPEC, SEEN_TRIGGER, PW_LEN]";
-
-fn git(dir: &Path, args: &[&str]) {
-    let st = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@slipway.invalid"])
-        .args(args)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success(), "git {args:?}");
-}
 
 /// Runs `buildspec` for one image of a fresh repository; returns (log, build result).
 fn run(dir: &Path, buildspec: &str) -> (bool, String, Value) {
@@ -31,23 +20,9 @@ fn run(dir: &Path, buildspec: &str) -> (bool, String, Value) {
 /// [`run`] with these variables in `slipway build`'s environment.
 fn run_with_env(dir: &Path, buildspec: &str, env: &[(&str, &str)]) -> (bool, String, Value) {
     let repo = dir.join("repo");
-    std::fs::create_dir_all(repo.join("app")).unwrap();
-    git(&repo, &["init", "--quiet", "--initial-branch=main"]);
-    std::fs::write(repo.join("app/Dockerfile"), "FROM scratch\n").unwrap();
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "--quiet", "-m", "x"]);
-    let commit = String::from_utf8(
-        Command::new("git")
-            .arg("-C")
-            .arg(&repo)
-            .args(["rev-parse", "HEAD"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap()
-    .trim()
-    .to_string();
+    init(&repo);
+    write(&repo, "app/Dockerfile", "FROM scratch\n");
+    let commit = commit_all(&repo, "x");
     let plan = json!({
         "repository": "acme/site", "ref": "refs/heads/main", "commit": commit,
         "changes": {"source": "all", "reason": "test"},
@@ -263,12 +238,8 @@ fn the_users_git_configuration_does_not_change_what_is_checked_out() {
     // source: `slipway build` checks out the source it was given all the same.
     let tmp = tempfile::tempdir().unwrap();
     let decoy = tmp.path().join("decoy");
-    std::fs::create_dir_all(&decoy).unwrap();
-    git(&decoy, &["init", "--quiet", "--initial-branch=main"]);
-    git(
-        &decoy,
-        &["commit", "--quiet", "--allow-empty", "-m", "decoy"],
-    );
+    init(&decoy);
+    commit_all(&decoy, "decoy");
     let source = tmp.path().join("repo");
     let rewrite = format!("url.{}.insteadOf", decoy.display());
     let spec = format!(

@@ -4,117 +4,20 @@
 //! Needs `source tests/services.sh start` (SLIPWAY_TEST_REGISTRY, SLIPWAY_TEST_REGISTRY_USER,
 //! SLIPWAY_TEST_REGISTRY_PASSWORD_FILE, SLIPWAY_TEST_BUSYBOX); fails loudly without them.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod buildkit_support;
+
+use std::path::Path;
 use std::time::Instant;
 
+use buildkit_support::{Build, plan, slipway_build_secrets};
 use serde_json::{Value, json};
-
-struct Registry {
-    host: String,
-    user: String,
-    password: String,
-    busybox: PathBuf,
-}
-
-fn registry() -> Registry {
-    let var = |n: &str| {
-        std::env::var(n).unwrap_or_else(|_| {
-            panic!("{n} is not set: run `source tests/services.sh start` before these tests")
-        })
-    };
-    let password_file = var("SLIPWAY_TEST_REGISTRY_PASSWORD_FILE");
-    let password = std::fs::read_to_string(&password_file)
-        .unwrap_or_else(|e| panic!("cannot read {password_file}: {e}"))
-        .trim()
-        .to_string();
-    let r = Registry {
-        host: var("SLIPWAY_TEST_REGISTRY"),
-        user: var("SLIPWAY_TEST_REGISTRY_USER"),
-        password,
-        busybox: PathBuf::from(var("SLIPWAY_TEST_BUSYBOX")),
-    };
-    // Fail loudly when the registry or the engine is not there.
-    let code = curl(&r, &["-o", "/dev/null", "-w", "%{http_code}"], "/v2/");
-    assert_eq!(
-        code.trim(),
-        "200",
-        "the test registry at {} does not answer with these credentials",
-        r.host
-    );
-    let docker = Command::new("docker").arg("info").output().unwrap();
-    assert!(docker.status.success(), "the Docker engine is not running");
-    r
-}
-
-/// A request to the registry API; credentials go through curl's config on standard input.
-fn curl(r: &Registry, args: &[&str], path: &str) -> String {
-    let mut child = Command::new("curl")
-        .args(["-sS", "-K", "-"])
-        .args(args)
-        .arg(format!("http://{}{path}", r.host))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("curl");
-    writeln!(
-        child.stdin.take().unwrap(),
-        "user = \"{}:{}\"",
-        r.user,
-        r.password
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn manifest_digest(r: &Registry, repo_path: &str, tag: &str) -> Option<String> {
-    let headers = curl(
-        r,
-        &[
-            "-I",
-            "-H",
-            "Accept: application/vnd.docker.distribution.manifest.v2+json",
-            "-H",
-            "Accept: application/vnd.oci.image.manifest.v1+json",
-        ],
-        &format!("/v2/{repo_path}/manifests/{tag}"),
-    );
-    if !headers.starts_with("HTTP/1.1 200") {
-        return None;
-    }
-    headers
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("docker-content-digest:")
-                .map(|v| v.trim().to_string())
-        })
-        .filter(|d| !d.is_empty())
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let st = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "user.name=slipway test",
-            "-c",
-            "user.email=test@slipway.invalid",
-        ])
-        .args(args)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success(), "git {args:?}");
-}
+use slipway_testkit::git::{commit_all, init};
+use slipway_testkit::registry::{Registry, docker, registry};
+use slipway_testkit::unique;
 
 /// A repository with one image context at `context`, committed; returns the commit.
 fn repo_with(r: &Registry, dir: &Path, context: &str, extra: &[(&str, &str)]) -> String {
-    std::fs::create_dir_all(dir).unwrap();
-    git(dir, &["init", "--quiet", "--initial-branch=main"]);
+    init(dir);
     let ctx = dir.join(context);
     std::fs::create_dir_all(&ctx).unwrap();
     std::fs::copy(&r.busybox, ctx.join("busybox")).unwrap();
@@ -129,31 +32,10 @@ fn repo_with(r: &Registry, dir: &Path, context: &str, extra: &[(&str, &str)]) ->
     for (name, text) in extra {
         std::fs::write(ctx.join(name), text).unwrap();
     }
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "--quiet", "-m", "image"]);
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["rev-parse", "HEAD"])
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    commit_all(dir, "image")
 }
 
-fn unique(prefix: &str) -> String {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{n}", std::process::id())
-}
-
-struct Build {
-    output: Output,
-    log: String,
-    result: Value,
-}
-
+/// `slipway build` of `image` at `commit` with the secrets file's text `secrets`.
 fn build(
     work: &Path,
     repo: &Path,
@@ -162,55 +44,17 @@ fn build(
     secrets: &str,
     extra_env: &[(&str, &str)],
 ) -> Build {
-    let plan = json!({
-        "repository": "acme/site",
-        "ref": "refs/heads/main",
-        "commit": commit,
-        "changes": {"source": "all", "reason": "test"},
-        "images": [image],
-    });
-    let plan_path = work.join(unique("plan"));
-    std::fs::write(&plan_path, plan.to_string()).unwrap();
-    let secrets_path = work.join(unique("secrets"));
-    std::fs::write(&secrets_path, secrets).unwrap();
-    let result_path = work.join(unique("result"));
-    let output = Command::new(env!("CARGO_BIN_EXE_slipway"))
-        .arg("build")
-        .arg("--plan")
-        .arg(&plan_path)
-        .arg("--source")
-        .arg(repo)
-        .arg("--secrets-file")
-        .arg(&secrets_path)
-        .arg("--work-dir")
-        .arg(work)
-        .arg("--result")
-        .arg(&result_path)
-        .envs(extra_env.iter().copied())
-        .env_remove("SLIPWAY_SECRETS_FILE")
-        .output()
-        .unwrap();
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let result = std::fs::read_to_string(&result_path)
-        .map(|t| serde_json::from_str(&t).unwrap())
-        .unwrap_or(Value::Null);
-    Build {
-        output,
-        log,
-        result,
-    }
+    let plan = plan(commit, vec![image.clone()]);
+    slipway_build_secrets(work, secrets, repo, &plan, None, extra_env)
 }
 
+/// The registry's credentials for `namespace`, with `password` (the right one or not).
 fn secrets_for(r: &Registry, namespace: &str, password: &str) -> String {
-    let host = r.host.replace(':', "_");
-    format!(
-        "/slipway/registry/{host}/{namespace}/username={}\n/slipway/registry/{host}/{namespace}/password={password}\n",
-        r.user
-    )
+    Registry {
+        password: password.into(),
+        ..r.clone()
+    }
+    .secrets(namespace)
 }
 
 fn image_json(name: &str, context: &str, commit: &str, tags: &[&str], autotest: bool) -> Value {
@@ -224,14 +68,6 @@ fn image_json(name: &str, context: &str, commit: &str, tags: &[&str], autotest: 
         "reasons": ["test"],
         "order": 0,
     })
-}
-
-fn docker(args: &[&str], config: Option<&Path>) -> Output {
-    let mut c = Command::new("docker");
-    if let Some(cfg) = config {
-        c.env("DOCKER_CONFIG", cfg);
-    }
-    c.args(args).output().unwrap()
 }
 
 fn remove_local(name: &str, tags: &[&str]) {
@@ -291,25 +127,11 @@ fn builds_pushes_every_tag_with_labels_and_reuses_the_cache() {
 
     // Every tag is in the registry at the exported digest, and pulls back with the labels.
     let pull_config = tmp.path().join("pull-config");
-    std::fs::create_dir_all(&pull_config).unwrap();
-    let mut login = Command::new("docker")
-        .env("DOCKER_CONFIG", &pull_config)
-        .args(["login", "--username", &r.user, "--password-stdin", &r.host])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    login
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(r.password.as_bytes())
-        .unwrap();
-    assert!(login.wait().unwrap().success());
+    r.login(Some(&pull_config));
     remove_local(&name, &tags);
     for t in tags {
         assert_eq!(
-            manifest_digest(&r, &path, t).as_deref(),
+            r.manifest_digest(&path, t).as_deref(),
             Some(digest.as_str()),
             "tag {t} in the registry"
         );
@@ -404,7 +226,7 @@ fn a_failing_autotest_pushes_nothing() {
     );
     assert!(out.result["builds"][0]["exported"]["SLIPWAY_DIGEST"].is_null());
     for t in tags {
-        assert_eq!(manifest_digest(&r, &path, t), None, "tag {t} was pushed");
+        assert_eq!(r.manifest_digest(&path, t), None, "tag {t} was pushed");
     }
     remove_local(&name, &tags);
 }
@@ -433,7 +255,7 @@ fn a_passing_autotest_pushes() {
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(manifest_digest(&r, &path, "main"), Some(digest));
+    assert_eq!(r.manifest_digest(&path, "main"), Some(digest));
     remove_local(&name, &["main"]);
 }
 
@@ -482,7 +304,7 @@ fn a_wrong_registry_password_fails_clearly_without_the_password_in_the_log() {
     assert!(!out.log.contains(wrong), "the password is in the log");
     assert!(!out.result.to_string().contains(wrong));
     assert!(!out.log.contains(&r.password));
-    assert_eq!(manifest_digest(&r, &path, "main"), None);
+    assert_eq!(r.manifest_digest(&path, "main"), None);
 }
 
 #[test]
@@ -524,7 +346,7 @@ fn a_context_named_with_shell_metacharacters_is_built_as_data() {
         .as_str()
         .unwrap()
         .to_string();
-    assert_eq!(manifest_digest(&r, &path, "main"), Some(digest));
+    assert_eq!(r.manifest_digest(&path, "main"), Some(digest));
     remove_local(&name, &["main"]);
 }
 

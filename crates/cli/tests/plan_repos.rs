@@ -1,65 +1,25 @@
 //! `slipway plan` on real git repositories made by the tests: what a push builds, exactly.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
-use tempfile::TempDir;
+use slipway_testkit::git::Repo;
 
 const ZERO: &str = "0000000000000000000000000000000000000000";
 
-struct Repo {
-    dir: TempDir,
+/// `slipway plan` over a repository of the test kit.
+trait Plans {
+    fn plan_raw(&self, args: &[&str]) -> (i32, Value, String);
+    fn plan(&self, before: &str, after: &str, git_ref: &str) -> Value;
 }
 
-fn git_in(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=Test", "-c", "user.email=test@example.com"])
-        .args(["-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-impl Repo {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        git_in(dir.path(), &["init", "-q", "-b", "main"]);
-        Repo { dir }
-    }
-
-    fn git(&self, args: &[&str]) -> String {
-        git_in(self.dir.path(), args)
-    }
-
-    fn write(&self, path: &str, content: &str) -> &Self {
-        let p = self.dir.path().join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, content).unwrap();
-        self
-    }
-
-    fn commit(&self, msg: &str) -> String {
-        self.git(&["add", "-A"]);
-        self.git(&["commit", "-q", "--allow-empty", "-m", msg]);
-        self.git(&["rev-parse", "HEAD"])
-    }
-
+impl Plans for Repo {
     fn plan_raw(&self, args: &[&str]) -> (i32, Value, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_slipway"))
             .arg("plan")
             .arg("--repo")
-            .arg(self.dir.path())
+            .arg(self.path())
             .args(["--repository", "acme/shop", "--namespace", "acme"])
             .args(args)
             .env_remove("SLIPWAY_IMAGE_NAMESPACE")
@@ -353,7 +313,7 @@ fn a_payload_at_the_commit_cap_is_planned_from_the_repository() {
     }
     let mut child = Command::new("git")
         .args(["fast-import", "--quiet", "--force"])
-        .current_dir(r.dir.path())
+        .current_dir(r.path())
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .stdin(Stdio::piped())
         .spawn()
@@ -379,7 +339,7 @@ fn a_payload_at_the_commit_cap_is_planned_from_the_repository() {
         "before": a, "after": after, "commit": after,
         "changed_paths": ["web/gen/2049.txt"], "changes_incomplete": "commit_cap"
     });
-    let job_file = r.dir.path().join("job.json");
+    let job_file = r.path().join("job.json");
     std::fs::write(&job_file, job.to_string()).unwrap();
     let (code, plan, err) = r.plan_raw(&["--job", job_file.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
@@ -594,7 +554,7 @@ fn a_scheduled_rebuild_naming_no_image_builds_the_images_with_a_schedule() {
         "default_branch": "main", "ref": "refs/heads/main",
         "before": head, "after": head, "commit": head
     });
-    let job_file = r.dir.path().join("job.json");
+    let job_file = r.path().join("job.json");
     std::fs::write(&job_file, job.to_string()).unwrap();
     let (code, plan, err) = r.plan_raw(&["--job", job_file.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");

@@ -8,6 +8,7 @@ use std::process::Command;
 
 use slipway_core::WebhookSecrets;
 use slipway_core::push::PushEvent;
+use slipway_testkit::git::{commit_all, init, write};
 
 const SECRET: &str = "replay-test-secret-0123456789";
 
@@ -65,40 +66,21 @@ fn one_request(status: u16) -> (String, std::thread::JoinHandle<Received>) {
     (url, h)
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@slipway.invalid"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 fn commit(dir: &Path, files: &[(&str, Option<&str>)]) -> String {
     for (p, text) in files {
-        let path = dir.join(p);
         match text {
-            Some(t) => {
-                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-                std::fs::write(path, t).unwrap();
-            }
-            None => std::fs::remove_file(path).unwrap(),
+            Some(t) => write(dir, p, t),
+            None => std::fs::remove_file(dir.join(p)).unwrap(),
         }
     }
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "--quiet", "-m", "change"]);
-    git(dir, &["rev-parse", "HEAD"])
+    commit_all(dir, "change")
 }
 
 #[test]
 fn a_push_from_local_commits_is_signed_and_lists_every_change() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("shop");
-    std::fs::create_dir_all(&repo).unwrap();
-    git(&repo, &["init", "--quiet", "--initial-branch=main"]);
+    init(&repo);
     let c1 = commit(
         &repo,
         &[

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use slipway_testkit::git::{commit_all, init, write};
 use slipway_testkit::registry::{busybox_dockerfile, registry};
-use slipway_testkit::serve::setup;
+use slipway_testkit::serve_setup;
 use slipway_testkit::unique;
 
 #[test]
@@ -14,20 +14,17 @@ fn a_newer_push_cancels_queued_builds_of_the_same_images() {
     let r = registry();
     let tmp = tempfile::tempdir().unwrap();
     let ns_path = unique("cancel");
-    let namespace = format!("{}/{ns_path}", r.host);
     let repo = tmp.path().join("site");
     init(&repo);
     for name in ["one", "two"] {
         r.busybox_context(&repo, name, &busybox_dockerfile(3, ""));
     }
     let c1 = commit_all(&repo, "two images");
-    let secrets = r.secrets_file(&ns_path, tmp.path());
-    let serve = setup(
-        env!("CARGO_BIN_EXE_slipway"),
+    let serve = serve_setup!(
+        &r,
         tmp.path(),
-        &namespace,
-        &secrets,
-        "concurrency = 1\ncancel_superseded = true",
+        &ns_path,
+        "concurrency = 1\ncancel_superseded = true"
     );
     let server = serve.start(1);
     let first = server.push(&repo, None, &c1, "cancel-1");

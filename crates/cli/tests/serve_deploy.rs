@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use slipway_testkit::git::{commit_all, init, write};
 use slipway_testkit::registry::{busybox_dockerfile, registry};
-use slipway_testkit::serve::setup;
+use slipway_testkit::serve_setup;
 use slipway_testkit::unique;
 
 struct Request {
@@ -64,7 +64,6 @@ fn a_pushed_image_calls_its_deploy_agent_with_a_signed_request() {
     let r = registry();
     let tmp = tempfile::tempdir().unwrap();
     let ns_path = unique("deploy");
-    let namespace = format!("{}/{ns_path}", r.host);
     let repo = tmp.path().join("site");
     init(&repo);
     r.busybox_context(&repo, "web", &busybox_dockerfile(0, ""));
@@ -86,13 +85,11 @@ fn a_pushed_image_calls_its_deploy_agent_with_a_signed_request() {
             .to_string(),
     )
     .unwrap();
-    let secrets = r.secrets_file(&ns_path, tmp.path());
-    let serve = setup(
-        env!("CARGO_BIN_EXE_slipway"),
+    let serve = serve_setup!(
+        &r,
         tmp.path(),
-        &namespace,
-        &secrets,
-        &format!("deploy_targets_file = \"{}\"", targets.display()),
+        &ns_path,
+        &format!("deploy_targets_file = \"{}\"", targets.display())
     );
     let server = serve.start(1);
     server.push(&repo, None, &c1, "deploy-1");

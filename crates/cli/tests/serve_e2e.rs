@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 use slipway_testkit::git::{commit_all, init, write};
 use slipway_testkit::registry::{busybox_dockerfile, docker, registry};
-use slipway_testkit::serve::setup;
+use slipway_testkit::serve_setup;
 use slipway_testkit::unique;
 
 fn by_image<'a>(builds: &'a [Value], image: &str) -> Vec<&'a Value> {
@@ -37,14 +37,7 @@ fn a_push_becomes_images_in_the_registry_parents_first_and_only_what_changed() {
     write(&repo, "app/hello.txt", "hello 1\n");
     let c1 = commit_all(&repo, "two images");
 
-    let secrets = r.secrets_file(&ns_path, tmp.path());
-    let serve = setup(
-        env!("CARGO_BIN_EXE_slipway"),
-        tmp.path(),
-        &namespace,
-        &secrets,
-        "concurrency = 2",
-    );
+    let serve = serve_setup!(&r, tmp.path(), &ns_path, "concurrency = 2");
     let server = serve.start(1);
 
     // 1. The first push builds both, the parent first.

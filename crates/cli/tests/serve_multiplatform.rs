@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use slipway_testkit::git::{commit_all, init, write};
 use slipway_testkit::registry::{registry, remove_images};
-use slipway_testkit::serve::setup;
+use slipway_testkit::serve_setup;
 use slipway_testkit::unique;
 
 #[test]
@@ -41,14 +41,7 @@ fn a_two_platform_image_is_one_result_with_the_lists_digest() {
     );
     let commit = commit_all(&repo, "multi");
 
-    let secrets = r.secrets_file(&ns_path, tmp.path());
-    let serve = setup(
-        env!("CARGO_BIN_EXE_slipway"),
-        tmp.path(),
-        &namespace,
-        &secrets,
-        "",
-    );
+    let serve = serve_setup!(&r, tmp.path(), &ns_path, "");
     let server = serve.start(1);
     let answer = server.push(&repo, None, &commit, "multi-1");
     assert_eq!(answer["status"], "queued", "{answer}");

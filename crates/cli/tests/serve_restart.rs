@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use slipway_testkit::git::{commit_all, init, write};
 use slipway_testkit::registry::{busybox_dockerfile, registry};
-use slipway_testkit::serve::setup;
+use slipway_testkit::serve_setup;
 use slipway_testkit::unique;
 
 #[test]
@@ -15,7 +15,6 @@ fn after_sigkill_and_restart_every_job_completes_exactly_once() {
     let r = registry();
     let tmp = tempfile::tempdir().unwrap();
     let ns_path = unique("restart");
-    let namespace = format!("{}/{ns_path}", r.host);
 
     // Two independent images, each with a slow step, so that one runs while the other waits.
     let repo = tmp.path().join("site");
@@ -27,14 +26,12 @@ fn after_sigkill_and_restart_every_job_completes_exactly_once() {
     write(&repo, "two/stamp.txt", &unique("two-again"));
     let c2 = commit_all(&repo, "change two");
 
-    let secrets = r.secrets_file(&ns_path, tmp.path());
     // One build at a time: the second image and the second job wait in the queue.
-    let serve = setup(
-        env!("CARGO_BIN_EXE_slipway"),
+    let serve = serve_setup!(
+        &r,
         tmp.path(),
-        &namespace,
-        &secrets,
-        "concurrency = 1\ncancel_superseded = false",
+        &ns_path,
+        "concurrency = 1\ncancel_superseded = false"
     );
     let mut server = serve.start(1);
     assert_eq!(

@@ -13,8 +13,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use slipway_testkit::git::{commit_all, init, write};
 use slipway_testkit::registry::{docker, registry};
-use slipway_testkit::serve::{SECRET, Server, setup};
-use slipway_testkit::{free_port, unique};
+use slipway_testkit::serve::{SECRET, Server};
+use slipway_testkit::{free_port, serve_setup, unique};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -254,14 +254,7 @@ async fn the_pages_show_pushes_live_logs_failures_and_cancel_a_running_build() {
     image_dir("broken", &format!("echo {run}; echo about to fail; exit 3"));
     let c1 = commit_all(&repo, "slow and broken");
 
-    let secrets = r.secrets_file(&ns_path, tmp.path());
-    let serve = setup(
-        env!("CARGO_BIN_EXE_slipway"),
-        tmp.path(),
-        &namespace,
-        &secrets,
-        "concurrency = 2",
-    );
+    let serve = serve_setup!(&r, tmp.path(), &ns_path, "concurrency = 2");
     let server = serve.start(1);
     let browser = Browser::start().await;
     let b = &browser;
@@ -648,14 +641,7 @@ fn metrics_count_webhooks_jobs_and_builds() {
         "FROM scratch\nCOPY missing.txt /\n",
     );
     let c1 = commit_all(&repo, "one good, one bad");
-    let secrets = r.secrets_file(&ns_path, tmp.path());
-    let serve = setup(
-        env!("CARGO_BIN_EXE_slipway"),
-        tmp.path(),
-        &namespace,
-        &secrets,
-        "concurrency = 2",
-    );
+    let serve = serve_setup!(&r, tmp.path(), &ns_path, "concurrency = 2");
     let server = serve.start(1);
     let hook = format!("{}/hooks/github", server.base);
 

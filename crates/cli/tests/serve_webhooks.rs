@@ -10,7 +10,7 @@ use axum::routing::post;
 use serde_json::Value;
 use slipway_testkit::git::{commit_all, init};
 use slipway_testkit::registry::{busybox_dockerfile, docker, registry};
-use slipway_testkit::serve::setup;
+use slipway_testkit::serve_setup;
 use slipway_testkit::unique;
 
 #[derive(Default)]
@@ -98,14 +98,7 @@ timeout_seconds = 5
         token.display(),
         signing.display()
     );
-    let secrets = r.secrets_file(&ns_path, tmp.path());
-    let serve = setup(
-        env!("CARGO_BIN_EXE_slipway"),
-        tmp.path(),
-        &namespace,
-        &secrets,
-        &extra,
-    );
+    let serve = serve_setup!(&r, tmp.path(), &ns_path, &extra);
     let server = serve.start(1);
     server.push(&repo, None, &c1, "hooks-1");
     let builds = server.wait_settled(2, Duration::from_secs(240));

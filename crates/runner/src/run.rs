@@ -50,24 +50,9 @@ pub fn check_build_network(network: &str) -> Result<(), String> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum BuildStatus {
-    Succeeded,
-    Failed,
-    /// Cancelled while it ran (CodeBuild's word for a stopped build).
-    Stopped,
-}
-
-impl BuildStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BuildStatus::Succeeded => "SUCCEEDED",
-            BuildStatus::Failed => "FAILED",
-            BuildStatus::Stopped => "STOPPED",
-        }
-    }
-}
+/// A build's and a phase's status, in CodeBuild's words: the one `BuildStatus` of slipway
+/// (`Stopped`: cancelled while it ran; a local build never reports `InProgress`).
+pub use slipway_core::notify::BuildStatus;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PhaseOutcome {

@@ -156,25 +156,13 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::process::Command;
-
-    fn git(dir: &std::path::Path, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .current_dir(dir)
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}: {:?}", out);
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    }
+    use slipway_testkit::git::{git, init};
 
     #[tokio::test]
     async fn a_due_schedule_queues_a_job_at_the_branch_head() {
         let tmp = tempfile::tempdir().unwrap();
         let repo = tmp.path().join("images");
-        std::fs::create_dir_all(&repo).unwrap();
-        git(&repo, &["init", "--quiet", "--initial-branch=main"]);
+        init(&repo);
         std::fs::write(repo.join("README"), "one\n").unwrap();
         git(&repo, &["add", "-A"]);
         git(&repo, &["commit", "--quiet", "-m", "one"]);

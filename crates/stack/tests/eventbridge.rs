@@ -45,16 +45,7 @@ struct Moto {
 }
 
 async fn moto() -> Moto {
-    let url = std::env::var("SLIPWAY_TEST_MOTO_URL")
-        .expect("SLIPWAY_TEST_MOTO_URL is not set: run `source tests/services.sh start` first");
-    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(&url)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "testing", "testing", None, None, "moto",
-        ))
-        .load()
-        .await;
+    let conf = slipway_testkit::moto::moto_config().await;
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -64,11 +55,6 @@ async fn moto() -> Moto {
         sqs: aws_sdk_sqs::Client::new(&conf),
         unique: format!("{}-{}", std::process::id(), nanos % 1_000_000_000),
     };
-    m.sqs
-        .list_queues()
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("moto at {url} is unreachable: {e:?}"));
     m
 }
 
@@ -84,29 +70,18 @@ impl Moto {
         bus
     }
 
-    /// A queue with the given attributes; returns (url, arn).
+    /// A queue named `name` made unique, with the given attributes; returns (url, arn).
     async fn queue(
         &self,
         name: &str,
         attributes: &[(QueueAttributeName, String)],
     ) -> (String, String) {
-        let mut req = self.sqs.create_queue().queue_name(name);
-        for (k, v) in attributes {
-            req = req.attributes(k.clone(), v);
-        }
-        let url = req.send().await.unwrap().queue_url.unwrap();
-        let arn = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap()
-            .attributes
-            .unwrap()[&QueueAttributeName::QueueArn]
-            .clone();
-        (url, arn)
+        let attributes: Vec<(QueueAttributeName, &str)> = attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str()))
+            .collect();
+        let q = slipway_testkit::moto::queue(&self.sqs, name, &attributes).await;
+        (q.url, q.arn)
     }
 
     async fn rule(&self, bus: &str, name: &str, pattern: &Value, target: Target) {

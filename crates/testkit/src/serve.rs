@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::registry::Registry;
+
 /// The webhook secret the tests' servers use (`SLIPWAY_TEST_SERVE_SECRET`).
 pub const SECRET: &str = "serve-test-secret-0123456789abcdef";
 
@@ -56,6 +58,34 @@ pub fn setup(
         data_dir,
         port,
     }
+}
+
+/// [`setup`] for images under `ns_path` in the test registry `r`, whose credentials it writes to
+/// a secrets file in `dir`.
+pub fn setup_in_registry(
+    bin: impl AsRef<Path>,
+    r: &Registry,
+    dir: &Path,
+    ns_path: &str,
+    extra: &str,
+) -> ServeSetup {
+    let secrets = r.secrets_file(ns_path, dir);
+    setup(bin, dir, &format!("{}/{ns_path}", r.host), &secrets, extra)
+}
+
+/// [`setup_in_registry`] for the `slipway` binary of the calling test crate (`crates/cli`):
+/// `serve_setup!(&r, tmp.path(), &ns_path, "concurrency = 2")`.
+#[macro_export]
+macro_rules! serve_setup {
+    ($registry:expr, $dir:expr, $ns_path:expr, $extra:expr) => {
+        $crate::serve::setup_in_registry(
+            env!("CARGO_BIN_EXE_slipway"),
+            $registry,
+            $dir,
+            $ns_path,
+            $extra,
+        )
+    };
 }
 
 impl ServeSetup {

@@ -55,10 +55,23 @@ pub fn slipway_build_with(
     buildspec: Option<&Path>,
     env: &[(&str, &str)],
 ) -> Build {
+    slipway_build_secrets(work, &r.secrets(namespace), repo, plan, buildspec, env)
+}
+
+/// Runs `slipway build` for `plan` from `repo` with the secrets file's text `secrets` (the
+/// registry's credentials, or wrong ones).
+pub fn slipway_build_secrets(
+    work: &Path,
+    secrets: &str,
+    repo: &Path,
+    plan: &Value,
+    buildspec: Option<&Path>,
+    env: &[(&str, &str)],
+) -> Build {
     let plan_path = work.join(unique("plan"));
     std::fs::write(&plan_path, plan.to_string()).unwrap();
-    let secrets = work.join(unique("secrets"));
-    std::fs::write(&secrets, r.secrets(namespace)).unwrap();
+    let secrets_path = work.join(unique("secrets"));
+    std::fs::write(&secrets_path, secrets).unwrap();
     let result_path = work.join(unique("result"));
     let mut c = Command::new(env!("CARGO_BIN_EXE_slipway"));
     c.arg("build")
@@ -67,7 +80,7 @@ pub fn slipway_build_with(
         .arg("--source")
         .arg(repo)
         .arg("--secrets-file")
-        .arg(&secrets)
+        .arg(&secrets_path)
         .arg("--work-dir")
         .arg(work)
         .arg("--result")
