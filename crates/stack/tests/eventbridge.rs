@@ -46,16 +46,11 @@ struct Moto {
 
 async fn moto() -> Moto {
     let conf = slipway_testkit::moto::moto_config().await;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let m = Moto {
+    Moto {
         events: aws_sdk_eventbridge::Client::new(&conf),
         sqs: aws_sdk_sqs::Client::new(&conf),
-        unique: format!("{}-{}", std::process::id(), nanos % 1_000_000_000),
-    };
-    m
+        unique: slipway_testkit::unique(""),
+    }
 }
 
 impl Moto {
