@@ -7,13 +7,14 @@
 //! engine has no bridge); fails loudly without it.
 
 mod buildkit_support;
-mod serve_support;
 
 use std::path::{Path, PathBuf};
 
 use buildkit_support::*;
 use serde_json::json;
-use serve_support::{Registry, commit_all, init_repo, manifest_digest, registry, unique, write};
+use slipway_testkit::git::{commit_all, init, write};
+use slipway_testkit::registry::{Registry, registry, remove_images};
+use slipway_testkit::unique;
 
 /// A tiny image (no `RUN`: nothing to execute, no network).
 const DOCKERFILE: &str = "FROM scratch\nCOPY unique.txt /unique.txt\n";
@@ -34,7 +35,7 @@ struct App {
 /// `message`, and a unique image name in the test registry.
 fn app(r: &Registry, dir: &Path, label: &str, hooks: &[(&str, String)], message: &str) -> App {
     let repo = dir.join("repo");
-    init_repo(&repo);
+    init(&repo);
     write(&repo, "app/Dockerfile", DOCKERFILE);
     write(&repo, "app/unique.txt", &unique(label));
     for (name, text) in hooks {
@@ -133,7 +134,7 @@ fn every_phase_hook_runs_in_docker_hubs_order_with_its_variables() {
     // slipway's own build and push ran: every tag is the exported digest.
     let digest = b.digest(0);
     for t in ["main", short.as_str()] {
-        assert_eq!(manifest_digest(&r, &a.path, t), Some(digest.clone()), "{t}");
+        assert_eq!(r.manifest_digest(&a.path, t), Some(digest.clone()), "{t}");
     }
     remove_images(&[image_name, format!("{}:{short}", a.name)]);
 }
@@ -191,7 +192,9 @@ fn build_and_push_overrides_replace_slipways_steps_for_the_host_platform() {
     // slipway pushed `v1` as the same image.
     let digest = b.digest(0);
     for t in ["main", "v1"] {
-        let (d, _) = manifest(&r, &a.path, t).unwrap_or_else(|| panic!("{t} is missing"));
+        let (d, _) = r
+            .manifest(&a.path, t)
+            .unwrap_or_else(|| panic!("{t} is missing"));
         assert_eq!(d, digest, "{t}");
     }
     remove_images(&[format!("{}:main", a.name), format!("{}:v1", a.name)]);
@@ -221,5 +224,5 @@ fn a_build_override_that_leaves_no_image_fails_clearly_and_pushes_nothing() {
         b.log
     );
     assert_eq!(b.result["builds"][0]["status"], "FAILED");
-    assert_eq!(manifest_digest(&r, &a.path, "main"), None);
+    assert_eq!(r.manifest_digest(&a.path, "main"), None);
 }

@@ -7,15 +7,13 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use serve_support::{commit_all, git, init_repo, write};
-
-mod serve_support;
+use slipway_testkit::git::{commit_all, git, init, write};
 
 const ZERO: &str = "0000000000000000000000000000000000000000";
 
 /// A repository with `files` committed on `main`.
 fn repo(dir: &Path, files: &[(&str, &str)]) {
-    init_repo(dir);
+    init(dir);
     for (path, text) in files {
         write(dir, path, text);
     }

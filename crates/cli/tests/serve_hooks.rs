@@ -4,13 +4,11 @@
 //!
 //! Needs `source tests/services.sh start` (SLIPWAY_BUILD_NETWORK=host); fails loudly without it.
 
-mod buildkit_support;
-mod serve_support;
-
 use std::time::Duration;
 
-use buildkit_support::remove_images;
-use serve_support::*;
+use slipway_testkit::git::{commit_all, init, write};
+use slipway_testkit::registry::{registry, remove_images};
+use slipway_testkit::{serve_setup, unique};
 
 #[test]
 fn a_pushed_repositorys_hooks_run_under_serve() {
@@ -21,7 +19,7 @@ fn a_pushed_repositorys_hooks_run_under_serve() {
     let image = format!("{namespace}/app");
 
     let repo = tmp.path().join("site");
-    init_repo(&repo);
+    init(&repo);
     write(
         &repo,
         "app/Dockerfile",
@@ -39,8 +37,7 @@ fn a_pushed_repositorys_hooks_run_under_serve() {
     }
     let commit = commit_all(&repo, "hooks");
 
-    let secrets = registry_secrets(&r, &ns_path, tmp.path());
-    let serve = setup(tmp.path(), &namespace, &secrets, "");
+    let serve = serve_setup!(&r, tmp.path(), &ns_path, "");
     let server = serve.start(1);
     let answer = server.push(&repo, None, &commit, "hooks-1");
     assert_eq!(answer["status"], "queued", "{answer}");
