@@ -2,6 +2,8 @@
 //! handler) defines, so the logic is tested without AWS and the adapters against moto.
 
 pub mod cleanup;
+pub mod clock;
+pub mod deliveries;
 pub mod codebuild;
 pub mod logging;
 pub mod sns;

@@ -258,6 +258,7 @@ fn service_of(resource_type: &str) -> Option<&'static str> {
         "AWS::SQS::Queue" => Some("sqs"),
         "AWS::SNS::Topic" => Some("sns"),
         "AWS::CodeBuild::Project" => Some("codebuild"),
+        "AWS::DynamoDB::Table" => Some("dynamodb"),
         _ => None,
     }
 }
