@@ -4,6 +4,7 @@
 pub mod cleanup;
 pub mod clock;
 pub mod deliveries;
+pub mod ecr;
 pub mod codebuild;
 pub mod logging;
 pub mod sns;
