@@ -328,7 +328,8 @@ async fn run(cb: Arc<Cb>, id: String) {
         vars.push(BuildVar { name, value, kind });
     }
     let resolved = resolve_parameters(&cb.settings.ssm, &parameters).await;
-    let buildspec = Buildspec::parse(req["buildspecOverride"].as_str().unwrap_or_default());
+    let buildspec = Buildspec::parse(req["buildspecOverride"].as_str().unwrap_or_default())
+        .map_err(|e| format!("YAML_FILE_ERROR: {e}"));
     let (phases, exported, status, log) = match (resolved, buildspec) {
         (Ok(values), Ok(buildspec)) => {
             let location = req["sourceLocationOverride"].as_str().unwrap_or_default();
