@@ -92,12 +92,18 @@ impl Deliveries {
             .table_name(&self.table)
             .item(KEY, AttributeValue::S(delivery.to_string()))
             .item("job_id", AttributeValue::S(job_id.to_string()))
-            .item("recorded_at", AttributeValue::N(now.unix_timestamp().to_string()))
+            .item(
+                "recorded_at",
+                AttributeValue::N(now.unix_timestamp().to_string()),
+            )
             .item(EXPIRES_AT, AttributeValue::N(expires.to_string()))
             .condition_expression("attribute_not_exists(#k) OR #e < :now")
             .expression_attribute_names("#k", KEY)
             .expression_attribute_names("#e", EXPIRES_AT)
-            .expression_attribute_values(":now", AttributeValue::N(now.unix_timestamp().to_string()))
+            .expression_attribute_values(
+                ":now",
+                AttributeValue::N(now.unix_timestamp().to_string()),
+            )
             .send()
             .await;
         match result {

@@ -65,7 +65,11 @@ impl EcrRepositories {
 
     /// Makes sure `repo` exists; creates it with its settings when it does not.
     pub async fn ensure(&self, repo: &EcrRepository) -> Result<Ensured, EcrError> {
-        let key = (repo.registry_id.clone(), repo.region.clone(), repo.name.clone());
+        let key = (
+            repo.registry_id.clone(),
+            repo.region.clone(),
+            repo.name.clone(),
+        );
         if self
             .known
             .lock()
@@ -102,8 +106,13 @@ impl EcrRepositories {
                     .send()
                     .await
                     .map_err(|e| {
-                        let retryable = e.raw_response().is_some_and(|r| r.status().is_server_error());
-                        fail(format!("its lifecycle policy: {}", DisplayErrorContext(e)), retryable)
+                        let retryable = e
+                            .raw_response()
+                            .is_some_and(|r| r.status().is_server_error());
+                        fail(
+                            format!("its lifecycle policy: {}", DisplayErrorContext(e)),
+                            retryable,
+                        )
                     })?;
                 tracing::info!(repository = %repo.name, region = %repo.region, scan_on_push = repo.settings.scan_on_push,
                     keep_images = repo.settings.keep_images, untagged_days = repo.settings.untagged_days, "ECR repository created");
@@ -111,8 +120,12 @@ impl EcrRepositories {
             }
             Err(e) if e.code() == Some("RepositoryAlreadyExistsException") => Ensured::Existed,
             Err(e) => {
-                let retryable = matches!(e.code(), Some("ThrottlingException" | "LimitExceededException"))
-                    || e.raw_response().is_some_and(|r| r.status().is_server_error());
+                let retryable = matches!(
+                    e.code(),
+                    Some("ThrottlingException" | "LimitExceededException")
+                ) || e
+                    .raw_response()
+                    .is_some_and(|r| r.status().is_server_error());
                 return Err(fail(DisplayErrorContext(e).to_string(), retryable));
             }
         };

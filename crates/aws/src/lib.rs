@@ -3,9 +3,9 @@
 
 pub mod cleanup;
 pub mod clock;
+pub mod codebuild;
 pub mod deliveries;
 pub mod ecr;
-pub mod codebuild;
 pub mod logging;
 pub mod sns;
 pub mod sqs;

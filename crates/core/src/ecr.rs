@@ -136,6 +136,13 @@ mod tests {
         assert_eq!(p["rules"][0]["selection"]["tagStatus"], "untagged");
         assert_eq!(p["rules"][1]["selection"]["countNumber"], 7);
         assert!(s.check().is_ok());
-        assert!(EcrSettings { keep_images: 0, ..s }.check().is_err());
+        assert!(
+            EcrSettings {
+                keep_images: 0,
+                ..s
+            }
+            .check()
+            .is_err()
+        );
     }
 }

@@ -337,6 +337,8 @@ pub struct VarsBuild {
     pub build_number: u64,
     /// `CODEBUILD_BUILD_ID` (`project:uuid`); `None` makes one.
     pub build_id: Option<String>,
+    /// `SLIPWAY_BUILD_NETWORK`: the machine's setting (CodeBuild's hosts have a bridge: empty).
+    pub build_network: String,
 }
 
 /// What the shared part of the runner needs, from either kind of request.
@@ -353,6 +355,7 @@ struct Prepared<'a> {
     work_root: &'a Path,
     keep_work_dir: bool,
     build_number: u64,
+    build_network: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -484,6 +487,7 @@ pub async fn run_build_until(
         work_root: &req.work_root,
         keep_work_dir: req.keep_work_dir,
         build_number: req.build_number,
+        build_network: req.build_network.clone(),
     };
     run_prepared(prepared, vars.err(), None, log, cancel).await
 }
@@ -513,6 +517,7 @@ pub async fn run_vars_build(
         work_root: &req.work_root,
         keep_work_dir: req.keep_work_dir,
         build_number: req.build_number,
+        build_network: req.build_network.clone(),
     };
     run_prepared(prepared, None, req.build_id.clone(), log, cancel).await
 }

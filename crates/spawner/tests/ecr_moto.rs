@@ -76,7 +76,10 @@ async fn an_ecr_image_gets_its_repository_with_scanning_and_lifecycle_before_its
         settings: settings(),
     };
     let outcome = spawner.spawn(&job(), 1).await;
-    assert!(matches!(&outcome, Outcome::Started { builds } if builds.len() == 3), "{outcome:?}");
+    assert!(
+        matches!(&outcome, Outcome::Started { builds } if builds.len() == 3),
+        "{outcome:?}"
+    );
     assert_eq!(started_images.lock().unwrap().len(), 3);
 
     // web: created with scan on push and the [ecr] lifecycle policy.
@@ -93,7 +96,9 @@ async fn an_ecr_image_gets_its_repository_with_scanning_and_lifecycle_before_its
         .find(|r| r.repository_name() == Some(&format!("{ns}/web")))
         .expect("the web repository was created");
     assert_eq!(
-        web_repo.image_scanning_configuration().map(|c| c.scan_on_push()),
+        web_repo
+            .image_scanning_configuration()
+            .map(|c| c.scan_on_push()),
         Some(true)
     );
     let policy = ecr
@@ -128,5 +133,8 @@ async fn an_ecr_image_gets_its_repository_with_scanning_and_lifecycle_before_its
 
     // A second push: nothing is created again (the warm instance remembers), builds start.
     let again = spawner.spawn(&job(), 1).await;
-    assert!(matches!(&again, Outcome::Started { builds } if builds.len() == 3), "{again:?}");
+    assert!(
+        matches!(&again, Outcome::Started { builds } if builds.len() == 3),
+        "{again:?}"
+    );
 }

@@ -92,10 +92,18 @@ pub fn scan_function(root: &Path, name: &str) -> Result<Scan, String> {
     for file in &files {
         let code = code_of(file)?;
         let rel = file.strip_prefix(root).unwrap_or(file).to_path_buf();
-        let used_sdks: Vec<&str> = ["sqs", "sns", "ssm", "codebuild", "eventbridge", "dynamodb", "ecr"]
-            .into_iter()
-            .filter(|s| code.contains(&format!("aws_sdk_{s}")))
-            .collect();
+        let used_sdks: Vec<&str> = [
+            "sqs",
+            "sns",
+            "ssm",
+            "codebuild",
+            "eventbridge",
+            "dynamodb",
+            "ecr",
+        ]
+        .into_iter()
+        .filter(|s| code.contains(&format!("aws_sdk_{s}")))
+        .collect();
         for m in call_re.captures_iter(&code) {
             let method = &m[1];
             let candidates: Vec<&SdkOperation> =

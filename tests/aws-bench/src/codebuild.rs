@@ -272,7 +272,10 @@ async fn start_build(cb: &Arc<Cb>, req: Value) -> (u16, Value) {
             let b = builds.iter().find(|b| &b.id == id).expect("recorded");
             return (200, json!({"build": api_build(b, project)}));
         }
-        tokens.insert(token.to_string(), (String::new(), Instant::now(), req.clone()));
+        tokens.insert(
+            token.to_string(),
+            (String::new(), Instant::now(), req.clone()),
+        );
     }
     let uuid = uuid::Uuid::new_v4();
     let id = format!("{project}:{uuid}");
@@ -313,7 +316,11 @@ async fn run(cb: Arc<Cb>, id: String) {
 
     let mut vars = Vec::new();
     let mut parameters = Vec::new();
-    for v in req["environmentVariablesOverride"].as_array().into_iter().flatten() {
+    for v in req["environmentVariablesOverride"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         let (name, value) = (
             v["name"].as_str().unwrap_or_default().to_string(),
             v["value"].as_str().unwrap_or_default().to_string(),
@@ -335,7 +342,10 @@ async fn run(cb: Arc<Cb>, id: String) {
             let location = req["sourceLocationOverride"].as_str().unwrap_or_default();
             let build = VarsBuild {
                 source: cb.settings.sources[location].to_string_lossy().to_string(),
-                source_version: req["sourceVersion"].as_str().unwrap_or_default().to_string(),
+                source_version: req["sourceVersion"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
                 source_url: location.to_string(),
                 vars,
                 buildspec,
@@ -344,6 +354,8 @@ async fn run(cb: Arc<Cb>, id: String) {
                 keep_work_dir: false,
                 build_number: record.number,
                 build_id: Some(id.clone()),
+                // The bench's engine has no bridge network (tests/services.sh exports `host`).
+                build_network: std::env::var("SLIPWAY_BUILD_NETWORK").unwrap_or_default(),
             };
             let lines = Mutex::new(Vec::new());
             let outcome = run_vars_build(
@@ -369,8 +381,10 @@ async fn run(cb: Arc<Cb>, id: String) {
             )
         }
         (Err(e), _) | (_, Err(e)) => (
-            vec![json!({"phaseType": "PROVISIONING", "phaseStatus": "FAILED", "durationInSeconds": 0,
-                        "contexts": [{"statusCode": "CLIENT_ERROR", "message": e}]})],
+            vec![
+                json!({"phaseType": "PROVISIONING", "phaseStatus": "FAILED", "durationInSeconds": 0,
+                        "contexts": [{"statusCode": "CLIENT_ERROR", "message": e}]}),
+            ],
             BTreeMap::new(),
             "FAILED".to_string(),
             vec![e],
@@ -483,7 +497,9 @@ async fn report(cb: &Cb, r: &BuildRecord) {
     if r.request["reportBuildStatusOverride"] == true
         && let Some((api, token)) = &cb.settings.github
     {
-        let location = r.request["sourceLocationOverride"].as_str().unwrap_or_default();
+        let location = r.request["sourceLocationOverride"]
+            .as_str()
+            .unwrap_or_default();
         let repository = location
             .trim_start_matches("https://github.com/")
             .trim_end_matches(".git");
@@ -502,8 +518,10 @@ async fn report(cb: &Cb, r: &BuildRecord) {
             .http
             .post(format!("{api}/repos/{repository}/statuses/{sha}"))
             .bearer_auth(token)
-            .json(&json!({"state": state, "context": context, "description": description,
-                          "target_url": r.deep_link(project)}))
+            .json(
+                &json!({"state": state, "context": context, "description": description,
+                          "target_url": r.deep_link(project)}),
+            )
             .send()
             .await
             .expect("the local GitHub answers");
@@ -518,7 +536,12 @@ async fn report(cb: &Cb, r: &BuildRecord) {
 fn batch_get(cb: &Cb, req: &Value) -> (u16, Value) {
     let builds = cb.builds.lock().unwrap();
     let (mut found, mut missing) = (Vec::new(), Vec::new());
-    for id in req["ids"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+    for id in req["ids"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
         match builds.iter().find(|b| b.id == id || b.arn == id) {
             Some(b) => found.push(api_build(b, &cb.settings.project)),
             None => missing.push(id.to_string()),
@@ -529,20 +552,31 @@ fn batch_get(cb: &Cb, req: &Value) -> (u16, Value) {
 
 fn list_for_project(cb: &Cb, req: &Value) -> (u16, Value) {
     if req["projectName"] != cb.settings.project.as_str() {
-        return error("ResourceNotFoundException", "The provided project does not exist");
+        return error(
+            "ResourceNotFoundException",
+            "The provided project does not exist",
+        );
     }
     let mut builds = cb.builds.lock().unwrap().clone();
     builds.sort_by_key(|b| b.start);
     if req["sortOrder"] != "ASCENDING" {
         builds.reverse();
     }
-    (200, json!({"ids": builds.iter().map(|b| &b.id).collect::<Vec<_>>()}))
+    (
+        200,
+        json!({"ids": builds.iter().map(|b| &b.id).collect::<Vec<_>>()}),
+    )
 }
 
 fn batch_delete(cb: &Cb, req: &Value) -> (u16, Value) {
     let mut builds = cb.builds.lock().unwrap();
     let (mut deleted, mut refused) = (Vec::new(), Vec::new());
-    for id in req["ids"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+    for id in req["ids"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
         match builds.iter().position(|b| b.id == id || b.arn == id) {
             Some(i) if builds[i].end.is_none() => {
                 refused.push(json!({"id": id, "statusCode": "BUILD_IN_PROGRESS"}))
@@ -554,5 +588,8 @@ fn batch_delete(cb: &Cb, req: &Value) -> (u16, Value) {
             None => refused.push(json!({"id": id, "statusCode": "BUILD_NOT_FOUND"})),
         }
     }
-    (200, json!({"buildsDeleted": deleted, "buildsNotDeleted": refused}))
+    (
+        200,
+        json!({"buildsDeleted": deleted, "buildsNotDeleted": refused}),
+    )
 }

@@ -246,9 +246,22 @@ async fn answer(
             if !safe_rev(&rev) {
                 return (422, json!({"message": "No commit found for SHA"}));
             }
-            match git_text(&repo, &["rev-parse", "--verify", "--quiet", &format!("{rev}^{{commit}}")]).await {
+            match git_text(
+                &repo,
+                &[
+                    "rev-parse",
+                    "--verify",
+                    "--quiet",
+                    &format!("{rev}^{{commit}}"),
+                ],
+            )
+            .await
+            {
                 Some(sha) => (200, json!({"sha": sha, "commit": {"message": ""}})),
-                None => (422, json!({"message": format!("No commit found for SHA: {rev}")})),
+                None => (
+                    422,
+                    json!({"message": format!("No commit found for SHA: {rev}")}),
+                ),
             }
         }
         ("GET", ["git", "trees", sha]) => tree(&repo, sha, query.contains_key("recursive")).await,
@@ -271,7 +284,9 @@ async fn answer(
             }
         }
         ("GET", ["tags"]) => {
-            let list = git_text(&repo, &["tag", "--list"]).await.unwrap_or_default();
+            let list = git_text(&repo, &["tag", "--list"])
+                .await
+                .unwrap_or_default();
             let mut tags = Vec::new();
             for t in list.lines().filter(|l| !l.is_empty()) {
                 let sha = git_text(&repo, &["rev-parse", &format!("{t}^{{commit}}")])
@@ -288,7 +303,10 @@ async fn answer(
             let Ok(v) = serde_json::from_slice::<Value>(body) else {
                 return (400, json!({"message": "Problems parsing JSON"}));
             };
-            if !matches!(v["state"].as_str(), Some("pending" | "success" | "failure" | "error")) {
+            if !matches!(
+                v["state"].as_str(),
+                Some("pending" | "success" | "failure" | "error")
+            ) {
                 return (422, json!({"message": "Validation Failed"}));
             }
             gh.statuses.lock().unwrap().push(Status {
@@ -297,7 +315,10 @@ async fn answer(
                 body: v.clone(),
                 credential: cred.map(str::to_string),
             });
-            (201, json!({"state": v["state"], "context": v["context"], "id": 1}))
+            (
+                201,
+                json!({"state": v["state"], "context": v["context"], "id": 1}),
+            )
         }
         _ => not_found(),
     }
@@ -326,7 +347,10 @@ async fn tree(repo: &Path, sha: &str, recursive: bool) -> (u16, Value) {
             Some(json!({"path": path, "mode": mode, "type": kind, "sha": obj}))
         })
         .collect();
-    (200, json!({"sha": sha, "tree": entries, "truncated": false}))
+    (
+        200,
+        json!({"sha": sha, "tree": entries, "truncated": false}),
+    )
 }
 
 async fn compare(repo: &Path, spec: &str) -> (u16, Value) {
@@ -339,18 +363,33 @@ async fn compare(repo: &Path, spec: &str) -> (u16, Value) {
     let Some(merge_base) = git_text(repo, &["merge-base", base, head]).await else {
         return not_found();
     };
-    let Some(out) = git(repo, &["diff", "--name-status", "-z", "-M", &format!("{base}...{head}")]).await
+    let Some(out) = git(
+        repo,
+        &[
+            "diff",
+            "--name-status",
+            "-z",
+            "-M",
+            &format!("{base}...{head}"),
+        ],
+    )
+    .await
     else {
         return not_found();
     };
-    let mut parts = out.split(|b| *b == 0).map(|p| String::from_utf8_lossy(p).to_string());
+    let mut parts = out
+        .split(|b| *b == 0)
+        .map(|p| String::from_utf8_lossy(p).to_string());
     let mut files = Vec::new();
     while let Some(status) = parts.next() {
         if status.is_empty() {
             continue;
         }
         if status.starts_with('R') || status.starts_with('C') {
-            let (from, to) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+            let (from, to) = (
+                parts.next().unwrap_or_default(),
+                parts.next().unwrap_or_default(),
+            );
             files.push(json!({"filename": to, "previous_filename": from, "status": "renamed"}));
         } else {
             let f = parts.next().unwrap_or_default();
@@ -373,10 +412,17 @@ async fn contents(repo: &Path, rev: &str, path: &str) -> (u16, Value) {
         return not_found();
     }
     let object = format!("{rev}:{path}");
-    match git_text(repo, &["cat-file", "-t", &object]).await.as_deref() {
+    match git_text(repo, &["cat-file", "-t", &object])
+        .await
+        .as_deref()
+    {
         Some("blob") => {
-            let sha = git_text(repo, &["rev-parse", &object]).await.unwrap_or_default();
-            let bytes = git(repo, &["cat-file", "blob", &object]).await.unwrap_or_default();
+            let sha = git_text(repo, &["rev-parse", &object])
+                .await
+                .unwrap_or_default();
+            let bytes = git(repo, &["cat-file", "blob", &object])
+                .await
+                .unwrap_or_default();
             (
                 200,
                 json!({"type": "file", "path": path, "sha": sha, "size": bytes.len(),

@@ -87,7 +87,10 @@ impl Registry {
 
 /// A name unique to this run (moto and the registry are shared with other tests).
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
 }
 
 /// What the bench's integrations did, for the tests' counts.
@@ -201,7 +204,10 @@ impl Bench {
         let namespace = format!("{}/{namespace_path}", registry.host);
         let host = registry.host.replace(':', "_");
         let params = [
-            (format!("{prefix}/webhook-secret"), WEBHOOK_SECRET.to_string()),
+            (
+                format!("{prefix}/webhook-secret"),
+                WEBHOOK_SECRET.to_string(),
+            ),
             (format!("{prefix}/github-token"), GITHUB_TOKEN.to_string()),
             (
                 format!("{prefix}/registry/{host}/{namespace_path}/username"),
@@ -315,9 +321,12 @@ impl Bench {
         std::fs::create_dir_all(&builds_dir).unwrap();
         let codebuild = CodeBuild::start(codebuild::Settings {
             project: project.clone(),
-            sources: [(format!("https://github.com/{repository}.git"), repo.to_path_buf())]
-                .into_iter()
-                .collect(),
+            sources: [(
+                format!("https://github.com/{repository}.git"),
+                repo.to_path_buf(),
+            )]
+            .into_iter()
+            .collect(),
             ssm: ssm.clone(),
             events: events.clone(),
             bus: bus.clone(),
@@ -389,7 +398,10 @@ impl Bench {
                         slipway_notifier::ENV_GITHUB_TOKEN_PARAM,
                         format!("{prefix}/github-token"),
                     ),
-                    (slipway_notifier::ENV_CODEBUILD_REPORTS_STATUS, "true".into()),
+                    (
+                        slipway_notifier::ENV_CODEBUILD_REPORTS_STATUS,
+                        "true".into(),
+                    ),
                     (slipway_notifier::ENV_NOTIFY_IN_PROGRESS, "false".into()),
                     (slipway_notifier::ENV_DEPLOY_TARGETS, String::new()),
                 ]),
@@ -484,7 +496,8 @@ impl Bench {
     /// A GitHub push delivery's body for `before..after` on `git_ref`, in the shape of GitHub's
     /// documented payload (`tests/fixtures/github/push-branch.json`), naming this repository.
     pub fn push_body(&self, git_ref: &str, before: &str, after: &str) -> Vec<u8> {
-        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/github/push-branch.json");
+        let fixture =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/github/push-branch.json");
         let mut p: Value = serde_json::from_slice(&std::fs::read(&fixture).unwrap()).unwrap();
         let (owner, name) = self.repository.split_once('/').unwrap();
         let default_branch = git_out(&self.repo, &["symbolic-ref", "--short", "HEAD"]);
@@ -503,7 +516,10 @@ impl Bench {
         r["clone_url"] = json!(format!("https://github.com/{}.git", self.repository));
         r["default_branch"] = json!(default_branch);
         r["master_branch"] = json!(default_branch);
-        let changed = git_out(&self.repo, &["diff", "--name-only", &format!("{before}..{after}")]);
+        let changed = git_out(
+            &self.repo,
+            &["diff", "--name-only", &format!("{before}..{after}")],
+        );
         let commit = json!({
             "id": after, "tree_id": git_out(&self.repo, &["rev-parse", &format!("{after}^{{tree}}")]),
             "distinct": true, "message": "bench push", "timestamp": "2026-12-03T09:02:11Z",
@@ -559,7 +575,9 @@ impl Bench {
                 || self.codebuild.builds().iter().any(|b| b.end.is_none());
             if busy {
                 quiet_since = None;
-            } else if quiet_since.get_or_insert_with(Instant::now).elapsed() > Duration::from_secs(2) {
+            } else if quiet_since.get_or_insert_with(Instant::now).elapsed()
+                > Duration::from_secs(2)
+            {
                 return;
             }
             assert!(
@@ -589,7 +607,12 @@ impl Bench {
             QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
         ]
         .iter()
-        .map(|k| attrs.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
+        .map(|k| {
+            attrs
+                .get(k)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
         .sum()
     }
 
@@ -630,9 +653,19 @@ pub async fn create_deliveries_table(dynamodb: &aws_sdk_dynamodb::Client, name: 
     .expect("the template loads");
     let props = &t.resource("DeliveriesTable")["Properties"];
     let key = props["KeySchema"][0]["AttributeName"].as_str().unwrap();
-    let ttl = props["TimeToLiveSpecification"]["AttributeName"].as_str().unwrap();
-    assert_eq!(key, slipway_aws::deliveries::KEY, "the template's key is the code's");
-    assert_eq!(ttl, slipway_aws::deliveries::EXPIRES_AT, "the template's TTL attribute is the code's");
+    let ttl = props["TimeToLiveSpecification"]["AttributeName"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        key,
+        slipway_aws::deliveries::KEY,
+        "the template's key is the code's"
+    );
+    assert_eq!(
+        ttl,
+        slipway_aws::deliveries::EXPIRES_AT,
+        "the template's TTL attribute is the code's"
+    );
     dynamodb
         .create_table()
         .table_name(name)
@@ -684,11 +717,20 @@ fn git_out(repo: &Path, args: &[&str]) -> String {
     let out = std::process::Command::new("git")
         .arg("-C")
         .arg(repo)
-        .args(["-c", "user.name=bench", "-c", "user.email=bench@slipway.invalid"])
+        .args([
+            "-c",
+            "user.name=bench",
+            "-c",
+            "user.email=bench@slipway.invalid",
+        ])
         .args(args)
         .output()
         .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -858,7 +900,8 @@ async fn eventbridge_to_notifier(
             continue;
         };
         for m in out.messages.unwrap_or_default() {
-            let event: Value = serde_json::from_str(m.body().unwrap_or("null")).unwrap_or(Value::Null);
+            let event: Value =
+                serde_json::from_str(m.body().unwrap_or("null")).unwrap_or(Value::Null);
             let times = if traffic
                 .deliver_twice
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))

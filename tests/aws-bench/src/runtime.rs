@@ -92,6 +92,30 @@ async fn init_error(State(rt): State<Arc<Runtime>>, body: String) -> StatusCode 
     StatusCode::ACCEPTED
 }
 
+/// A runtime API for one instance of `name`, on its own port.
+async fn serve(name: &str) -> (Arc<Runtime>, String, tokio::task::JoinHandle<()>) {
+    let rt = Arc::new(Runtime {
+        function_arn: format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"),
+        ..Runtime::default()
+    });
+    let app = Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next))
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/response",
+            post(response),
+        )
+        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+        .route("/2018-06-01/runtime/init/error", post(init_error))
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
+        .with_state(rt.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = listener.local_addr().unwrap().to_string();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (rt, api, server)
+}
+
 /// One Lambda function: its binary, running under its own runtime API.
 pub struct Function {
     pub name: String,
@@ -107,25 +131,7 @@ pub struct Function {
 impl Function {
     /// Starts `bin` with a cleared environment plus Lambda's own variables and `env`.
     pub async fn start(name: &str, bin: &Path, env: Vec<(String, String)>) -> Function {
-        let rt = Arc::new(Runtime {
-            function_arn: format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"),
-            ..Runtime::default()
-        });
-        let app = Router::new()
-            .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route(
-                "/2018-06-01/runtime/invocation/{id}/response",
-                post(response),
-            )
-            .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
-            .route("/2018-06-01/runtime/init/error", post(init_error))
-            .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
-            .with_state(rt.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let api = listener.local_addr().unwrap().to_string();
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let (rt, api, server) = serve(name).await;
         let f = Function {
             name: name.to_string(),
             bin: bin.to_path_buf(),
@@ -148,7 +154,10 @@ impl Function {
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", self.name))
+            .env(
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{}", self.name),
+            )
             .env("RUST_LOG", "info")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(std::process::Stdio::null())
@@ -159,8 +168,14 @@ impl Function {
             .spawn()
             .unwrap_or_else(|e| panic!("{} cannot start: {e}", self.bin.display()));
         for out in [
-            child.stdout.take().map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-            child.stderr.take().map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            child
+                .stdout
+                .take()
+                .map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            child
+                .stderr
+                .take()
+                .map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
         ]
         .into_iter()
         .flatten()
@@ -183,6 +198,12 @@ impl Function {
         if let Some(mut c) = self.child.lock().unwrap().take() {
             let _ = c.start_kill();
         }
+        // A new runtime API too: the killed instance's `next` long-poll may still be waiting in
+        // the old one (the server does not notice the closed connection), and would take the
+        // next invocation to a process that no longer exists.
+        let (rt, api, server) = serve(&self.name).await;
+        self.server.abort();
+        (self.rt, self.api, self.server) = (rt, api, server);
         for (k, v) in changes {
             self.env.retain(|(n, _)| n != k);
             self.env.push((k.to_string(), v.to_string()));
@@ -239,8 +260,36 @@ impl Drop for Function {
     }
 }
 
+/// The crates each Lambda binary is built from (its `slipway-*` dependencies and itself).
+fn lambda_crates(name: &str) -> &'static [&'static str] {
+    match name {
+        "slipway-listener" => &["listener", "core", "aws"],
+        "slipway-spawner" => &["spawner", "core", "aws", "github"],
+        "slipway-notifier" => &["notifier", "core", "aws", "github", "calls"],
+        "slipway-tasks" => &["tasks", "core", "aws", "calls"],
+        other => panic!("{other} is not one of the four Lambda binaries"),
+    }
+}
+
+/// The newest modification time of the files below `dir`.
+fn newest_below(dir: &Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let t = if path.is_dir() {
+            newest_below(&path)
+        } else {
+            entry.metadata().ok()?.modified().ok()
+        };
+        newest = newest.max(t);
+    }
+    newest
+}
+
 /// The dev-profile binary `name` next to the running test (`target/debug/<name>`), refused when
-/// missing or older than its library (a stale binary would test old code).
+/// missing or older than a source file of a crate it is built from (a stale binary would test old
+/// code). Sources, not the libraries in `target/debug/deps`, are the reference: a target directory
+/// shared between checkouts or feature sets holds several builds of each library.
 pub fn lambda_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test's own path");
     // target/debug/deps/<test> -> target/debug
@@ -250,27 +299,28 @@ pub fn lambda_binary(name: &str) -> PathBuf {
         .expect("the test runs from target/<profile>/deps");
     let bin = dir.join(name);
     let build = format!(
-        "cargo build -p {name} (or `cargo test --workspace`, which builds every binary)"
+        "bash tests/aws-bench/run, or cargo build -p {name} (`cargo test --workspace` builds every binary)"
     );
     let meta = std::fs::metadata(&bin).unwrap_or_else(|_| {
         panic!("{} is missing: run {build}", bin.display());
     });
-    let lib_prefix = format!("lib{}-", name.replace('-', "_"));
-    let newest_lib = std::fs::read_dir(dir.join("deps"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| {
-            let n = e.file_name();
-            let n = n.to_string_lossy();
-            n.starts_with(&lib_prefix) && n.ends_with(".rlib")
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let newest_source = lambda_crates(name)
+        .iter()
+        .filter_map(|c| {
+            let krate = root.join("crates").join(c);
+            newest_below(&krate.join("src")).max(
+                std::fs::metadata(krate.join("Cargo.toml"))
+                    .ok()?
+                    .modified()
+                    .ok(),
+            )
         })
-        .filter_map(|e| e.metadata().ok()?.modified().ok())
         .max();
-    if let (Some(lib), Ok(b)) = (newest_lib, meta.modified()) {
+    if let (Some(source), Ok(b)) = (newest_source, meta.modified()) {
         assert!(
-            b >= lib,
-            "{} is older than its library: run {build}",
+            b >= source,
+            "{} is older than its sources: run {build}",
             bin.display()
         );
     }

@@ -46,7 +46,10 @@ async fn a_signed_push_becomes_images_notifications_statuses_and_children_then_c
     let app = format!("{ns}/app");
     // Two tiny images: `base` from scratch, `app` FROM base (so built after it, by the notifier's
     // child job). No RUN step: nothing needs a network inside the build.
-    bench.write("base/Dockerfile", "FROM scratch\nCOPY stamp.txt /stamp.txt\n");
+    bench.write(
+        "base/Dockerfile",
+        "FROM scratch\nCOPY stamp.txt /stamp.txt\n",
+    );
     bench.write("base/stamp.txt", &bench.unique.clone());
     bench.write(
         "app/Dockerfile",
@@ -143,13 +146,18 @@ async fn a_signed_push_becomes_images_notifications_statuses_and_children_then_c
         );
         // The password never reaches the log.
         assert!(
-            !build.log.iter().any(|l| l.contains(&bench.registry.password)),
+            !build
+                .log
+                .iter()
+                .any(|l| l.contains(&bench.registry.password)),
             "the registry password is in the build log"
         );
         // 4. The images are in the registry under every planned tag, at the exported digest.
         let digest = &build.exported["SLIPWAY_DIGEST"];
         assert!(digest.starts_with("sha256:"), "{digest}");
-        let path = image.strip_prefix(&format!("{}/", bench.registry.host)).unwrap();
+        let path = image
+            .strip_prefix(&format!("{}/", bench.registry.host))
+            .unwrap();
         for t in tags_of(&env) {
             assert_eq!(
                 bench.registry.digest(path, &t).await.as_deref(),
@@ -199,13 +207,20 @@ async fn a_signed_push_becomes_images_notifications_statuses_and_children_then_c
             assert_eq!(attrs["status"]["Value"], "SUCCEEDED", "{m:#}");
             assert_eq!(attrs["repository"]["Value"], repository.as_str());
             assert_eq!(attrs["image"]["Value"], image.as_str());
-            assert!(m["Subject"].as_str().unwrap().contains("base") || m["Subject"].as_str().unwrap().contains("app"));
+            assert!(
+                m["Subject"].as_str().unwrap().contains("base")
+                    || m["Subject"].as_str().unwrap().contains("app")
+            );
         }
     }
     let json_msgs = bench.sns_messages("json").await;
     let first: Value = serde_json::from_str(json_msgs[0]["Message"].as_str().unwrap()).unwrap();
     assert_eq!(first["image"], base.as_str(), "{first:#}");
-    assert_eq!(first["digest"], b.exported["SLIPWAY_DIGEST"].as_str(), "{first:#}");
+    assert_eq!(
+        first["digest"],
+        b.exported["SLIPWAY_DIGEST"].as_str(),
+        "{first:#}"
+    );
 
     // 7. Commit statuses on GitHub, set by CodeBuild with its source credential.
     let statuses = bench.github.statuses();
@@ -269,5 +284,8 @@ async fn a_signed_push_becomes_images_notifications_statuses_and_children_then_c
     assert_eq!(answer["status"], "duplicate", "{answer}");
     bench.wait_idle(SETTLE).await;
     assert_eq!(spawner_messages(&bench).len(), 2, "a job was queued again");
-    assert!(bench.codebuild.builds().is_empty(), "something was built again");
+    assert!(
+        bench.codebuild.builds().is_empty(),
+        "something was built again"
+    );
 }
