@@ -217,13 +217,10 @@ async fn answer(
         return not_found();
     };
     // A credential, when sent, must be one GitHub knows; statuses need one.
-    let authorized = match cred {
-        None => None,
-        Some(c) => Some(
-            gh.tokens.lock().unwrap().iter().any(|t| t == c)
-                || app.as_ref().is_some_and(|a| a.accepts(c, &repository)),
-        ),
-    };
+    let authorized = cred.map(|c| {
+        gh.tokens.lock().unwrap().iter().any(|t| t == c)
+            || app.as_ref().is_some_and(|a| a.accepts(c, &repository))
+    });
     if authorized == Some(false) {
         return (401, json!({"message": "Bad credentials"}));
     }
