@@ -254,6 +254,12 @@ impl SecretSource {
         Ok(SecretSource { file })
     }
 
+    /// Values given by the caller (the CodeBuild endpoint of the AWS bench resolves them from
+    /// Parameter Store, as CodeBuild does, before the build runs).
+    pub fn from_values(values: BTreeMap<String, String>) -> Self {
+        SecretSource { file: values }
+    }
+
     /// The environment variable a parameter is read from when the file does not have it.
     pub fn env_name(parameter: &str) -> String {
         let mut s = String::from("SLIPWAY_SECRET_");
@@ -308,6 +314,48 @@ pub fn check_build_network(network: &str) -> Result<(), String> {
             "the build network {network:?} is not one of default, host, none (or empty for the engine's default)"
         ))
     }
+}
+
+/// One build given by its variables, as a CodeBuild `StartBuild` request carries them (the
+/// environment overrides `build_env` made, the source and its version), rather than by a job and
+/// a planned image. The AWS bench's CodeBuild endpoint runs StartBuild requests through this, so
+/// the buildspec runs the same way under `slipway build`, `slipway serve` and the bench.
+#[derive(Debug, Clone)]
+pub struct VarsBuild {
+    /// Where the source is cloned from (a local path or clone URL).
+    pub source: String,
+    /// `sourceVersion`: the commit to check out.
+    pub source_version: String,
+    /// `CODEBUILD_SOURCE_REPO_URL`: the source location as the request named it.
+    pub source_url: String,
+    /// The build's variables: plain values and `PARAMETER_STORE` parameter names.
+    pub vars: Vec<BuildVar>,
+    pub buildspec: Buildspec,
+    pub secrets: SecretSource,
+    pub work_root: PathBuf,
+    pub keep_work_dir: bool,
+    pub build_number: u64,
+    /// `CODEBUILD_BUILD_ID` (`project:uuid`); `None` makes one.
+    pub build_id: Option<String>,
+    /// `SLIPWAY_BUILD_NETWORK`: the machine's setting (CodeBuild's hosts have a bridge: empty).
+    pub build_network: String,
+}
+
+/// What the shared part of the runner needs, from either kind of request.
+struct Prepared<'a> {
+    source: &'a str,
+    commit: String,
+    image: String,
+    source_url: String,
+    /// `(ref, before)` of the push, for CodeBuild's webhook variables (`slipway build`).
+    webhook: Option<(String, String)>,
+    vars: Vec<BuildVar>,
+    buildspec: &'a Buildspec,
+    secrets: &'a SecretSource,
+    work_root: &'a Path,
+    keep_work_dir: bool,
+    build_number: u64,
+    build_network: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -424,13 +472,70 @@ pub async fn run_build_until(
     log: &(dyn Fn(&str) + Sync),
     cancel: &CancellationToken,
 ) -> BuildOutcome {
+    // Validate everything before anything runs.
+    let vars = build_env::build_env(&req.job, &req.image, &req.registry)
+        .map_err(|e| format!("the image cannot be built: {e}"));
+    let prepared = Prepared {
+        source: &req.source,
+        commit: req.image.commit.clone(),
+        image: req.image.name.clone(),
+        source_url: req.job.clone_url.clone(),
+        webhook: Some((req.job.git_ref.clone(), req.job.before.clone())),
+        vars: vars.as_ref().cloned().unwrap_or_default(),
+        buildspec: &req.buildspec,
+        secrets: &req.secrets,
+        work_root: &req.work_root,
+        keep_work_dir: req.keep_work_dir,
+        build_number: req.build_number,
+        build_network: req.build_network.clone(),
+    };
+    run_prepared(prepared, vars.err(), None, log, cancel).await
+}
+
+/// Runs the buildspec for a build given by its variables (see [`VarsBuild`]).
+pub async fn run_vars_build(
+    req: &VarsBuild,
+    log: &(dyn Fn(&str) + Sync),
+    cancel: &CancellationToken,
+) -> BuildOutcome {
+    let var = |name: &str| {
+        req.vars
+            .iter()
+            .find(|v| v.name == name && v.kind == VarKind::Plain)
+            .map(|v| v.value.clone())
+            .unwrap_or_default()
+    };
+    let prepared = Prepared {
+        source: &req.source,
+        commit: req.source_version.clone(),
+        image: var(build_env::SLIPWAY_IMAGE),
+        source_url: req.source_url.clone(),
+        webhook: None,
+        vars: req.vars.clone(),
+        buildspec: &req.buildspec,
+        secrets: &req.secrets,
+        work_root: &req.work_root,
+        keep_work_dir: req.keep_work_dir,
+        build_number: req.build_number,
+        build_network: req.build_network.clone(),
+    };
+    run_prepared(prepared, None, req.build_id.clone(), log, cancel).await
+}
+
+async fn run_prepared(
+    req: Prepared<'_>,
+    invalid: Option<String>,
+    build_id: Option<String>,
+    log: &(dyn Fn(&str) + Sync),
+    cancel: &CancellationToken,
+) -> BuildOutcome {
     let started = Instant::now();
     let build_uuid = uuid::Uuid::new_v4();
-    let build_id = format!("slipway-local:{build_uuid}");
+    let build_id = build_id.unwrap_or_else(|| format!("slipway-local:{build_uuid}"));
     let mut outcome = BuildOutcome {
         build_id: build_id.clone(),
-        image: req.image.name.clone(),
-        commit: req.image.commit.clone(),
+        image: req.image.clone(),
+        commit: req.commit.clone(),
         status: BuildStatus::Failed,
         phases: Vec::new(),
         exported: BTreeMap::new(),
@@ -441,8 +546,10 @@ pub async fn run_build_until(
     let work = req.work_root.join(format!("slipway-build-{build_uuid}"));
     let result = if cancel.is_cancelled() {
         Err(CANCELLED.to_string())
+    } else if let Some(e) = invalid {
+        Err(e)
     } else {
-        run_in(req, log, &build_id, &work, &mut outcome, cancel).await
+        run_in(&req, log, &build_id, &work, &mut outcome, cancel).await
     };
     if let Err(e) = result {
         log(&format!("[slipway] {e}"));
@@ -464,16 +571,13 @@ pub async fn run_build_until(
 }
 
 async fn run_in(
-    req: &BuildRequest,
+    req: &Prepared<'_>,
     log: &(dyn Fn(&str) + Sync),
     build_id: &str,
     work: &Path,
     outcome: &mut BuildOutcome,
     cancel: &CancellationToken,
 ) -> Result<(), String> {
-    // Validate everything before anything runs.
-    let vars = build_env::build_env(&req.job, &req.image, &req.registry)
-        .map_err(|e| format!("the image cannot be built: {e}"))?;
     if req.source.starts_with('-') || req.source.is_empty() {
         return Err("the source must be a clone URL or a path".into());
     }
@@ -484,7 +588,7 @@ async fn run_in(
 
     // DOWNLOAD_SOURCE: a clean checkout of the planned commit.
     let t = Instant::now();
-    let checkout = checkout(&req.source, &req.image.commit, &src).await;
+    let checkout = checkout(req.source, &req.commit, &src).await;
     outcome.phases.push(PhaseOutcome {
         phase: "DOWNLOAD_SOURCE".into(),
         status: if checkout.is_ok() {
@@ -511,26 +615,28 @@ async fn run_in(
         docker_config.to_string_lossy().into(),
     );
     let src_dir = src.to_string_lossy().to_string();
-    let commit = req.image.commit.clone();
+    let commit = req.commit.clone();
     let codebuild = [
         ("CODEBUILD_SRC_DIR", src_dir.clone()),
         ("CODEBUILD_SOURCE_VERSION", commit.clone()),
         ("CODEBUILD_RESOLVED_SOURCE_VERSION", commit.clone()),
-        ("CODEBUILD_SOURCE_REPO_URL", req.job.clone_url.clone()),
+        ("CODEBUILD_SOURCE_REPO_URL", req.source_url.clone()),
         ("CODEBUILD_BUILD_ID", build_id.to_string()),
         ("CODEBUILD_BUILD_NUMBER", req.build_number.to_string()),
         ("CODEBUILD_START_TIME", now_ms().to_string()),
         ("CODEBUILD_INITIATOR", "slipway".to_string()),
         ("CODEBUILD_CI", "true".to_string()),
-        ("CODEBUILD_WEBHOOK_HEAD_REF", req.job.git_ref.clone()),
-        ("CODEBUILD_WEBHOOK_PREV_COMMIT", req.job.before.clone()),
     ];
     for (k, v) in codebuild {
         env.insert(k.into(), v);
     }
-    if let Some(trigger) = webhook_trigger(&req.job.git_ref) {
-        env.insert("CODEBUILD_WEBHOOK_TRIGGER".into(), trigger);
-        env.insert("CODEBUILD_WEBHOOK_EVENT".into(), "PUSH".into());
+    if let Some((git_ref, before)) = &req.webhook {
+        env.insert("CODEBUILD_WEBHOOK_HEAD_REF".into(), git_ref.clone());
+        env.insert("CODEBUILD_WEBHOOK_PREV_COMMIT".into(), before.clone());
+        if let Some(trigger) = webhook_trigger(git_ref) {
+            env.insert("CODEBUILD_WEBHOOK_TRIGGER".into(), trigger);
+            env.insert("CODEBUILD_WEBHOOK_EVENT".into(), "PUSH".into());
+        }
     }
     for (k, v) in &req.buildspec.variables {
         env.insert(k.clone(), v.clone());
@@ -540,7 +646,7 @@ async fn run_in(
         req.build_network.clone(),
     );
     let mut parameters: Vec<(String, String)> = req.buildspec.parameter_store.clone();
-    for BuildVar { name, value, kind } in vars {
+    for BuildVar { name, value, kind } in req.vars.clone() {
         match kind {
             VarKind::Plain => {
                 env.insert(name, value);
