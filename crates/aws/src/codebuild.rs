@@ -25,6 +25,8 @@ pub struct StartRequest {
     pub idempotency_token: String,
     /// The commit status context (`slipway/<image>`).
     pub status_context: String,
+    /// The image's ECR repository, created before the build when it does not exist.
+    pub ecr: Option<slipway_core::ecr::EcrRepository>,
 }
 
 /// Why a build did not start.

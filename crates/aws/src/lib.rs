@@ -2,7 +2,10 @@
 //! handler) defines, so the logic is tested without AWS and the adapters against moto.
 
 pub mod cleanup;
+pub mod clock;
 pub mod codebuild;
+pub mod deliveries;
+pub mod ecr;
 pub mod logging;
 pub mod sns;
 pub mod sqs;

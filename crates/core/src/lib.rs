@@ -7,6 +7,7 @@ pub mod build_env;
 pub mod build_graph;
 pub mod calls;
 pub mod deploy;
+pub mod ecr;
 pub mod job;
 pub mod listener;
 pub mod metrics;

@@ -23,6 +23,7 @@ pub const ENV_VARS: &[&str] = &[
     ENV_TAGS,
     ENV_ALLOW_PRIVATE,
     ENV_MAX_BODY,
+    ENV_DELIVERIES_TABLE,
 ];
 pub const ENV_QUEUE_URL: &str = "SLIPWAY_QUEUE_URL";
 pub const ENV_SECRET_PARAM: &str = "SLIPWAY_WEBHOOK_SECRET_PARAM";
@@ -31,6 +32,9 @@ pub const ENV_BRANCHES: &str = "SLIPWAY_BRANCHES";
 pub const ENV_TAGS: &str = "SLIPWAY_TAGS";
 pub const ENV_ALLOW_PRIVATE: &str = "SLIPWAY_ALLOW_PRIVATE";
 pub const ENV_MAX_BODY: &str = "SLIPWAY_MAX_BODY_BYTES";
+/// The DynamoDB table of queued deliveries (`slipway_aws::deliveries`). Unset: deduplication is
+/// SQS's five minutes only (a start-up log line says so).
+pub const ENV_DELIVERIES_TABLE: &str = "SLIPWAY_DELIVERIES_TABLE";
 
 /// A start-up error: names the variable or parameter to fix.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +58,7 @@ pub struct Settings {
     pub refs: RefRules,
     pub allow_private: bool,
     pub max_body_bytes: usize,
+    pub deliveries_table: Option<String>,
 }
 
 impl Settings {
@@ -77,6 +82,7 @@ impl Settings {
             )?,
             allow_private,
             max_body_bytes,
+            deliveries_table: vars.get(ENV_DELIVERIES_TABLE),
         })
     }
 
@@ -139,14 +145,24 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
             .inspect_err(|e| tracing::error!(error = %e, "listener cannot start"))?;
     let secrets = WebhookSecrets::parse(raw.expose_secret()).map_err(StartupError::from)?;
     let secret = start.elapsed();
-    let queue = slipway_aws::sqs::SqsJobQueue::new(
-        aws_sdk_sqs::Client::new(&aws),
-        settings.queue_url.clone(),
-    );
+    // The deliveries table's DynamoDB client is built on the first delivery that needs it
+    // (`Deliveries::lazy`): the cold start measured by issue 22 does not grow by it.
+    let queue = slipway_aws::deliveries::DedupQueue {
+        deliveries: settings
+            .deliveries_table
+            .as_ref()
+            .map(|t| slipway_aws::deliveries::Deliveries::lazy(&aws, t)),
+        inner: slipway_aws::sqs::SqsJobQueue::new(
+            aws_sdk_sqs::Client::new(&aws),
+            settings.queue_url.clone(),
+        ),
+        now: slipway_aws::clock::now,
+    };
     let sqs_client = start.elapsed();
     tracing::info!(
         secrets = secrets.len(),
         queue = %settings.queue_url,
+        deliveries_table = settings.deliveries_table.as_deref().unwrap_or(""),
         init_logging_us = logging.as_micros() as u64,
         init_settings_us = (read_settings - logging).as_micros() as u64,
         init_aws_config_us = (aws_config - read_settings).as_micros() as u64,
@@ -154,6 +170,11 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
         init_sqs_client_us = (sqs_client - secret).as_micros() as u64,
         "listener started"
     );
+    if settings.deliveries_table.is_none() {
+        tracing::warn!(
+            "no deliveries table: a delivery GitHub sends again after SQS's five minutes is queued again"
+        );
+    }
     let cfg = settings.into_config(secrets);
     let (cfg, queue) = (&cfg, &queue);
     lambda_runtime::run(service_fn(

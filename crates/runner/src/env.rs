@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use slipway_core::build_env::{self, BuildVar, VarKind};
 
 use crate::mask::Masker;
-use crate::run::BuildRequest;
+use crate::run::Prepared;
 use crate::secrets::SecretSource;
 
 /// Environment variables of the host that a build may see (the rest stays out, as on CodeBuild).
@@ -56,12 +56,12 @@ pub(crate) struct Environment {
     pub masker: Masker,
 }
 
-/// The environment of `req`'s build `build_id`, checked out in `src`, with `vars` (validated by
-/// `build_env`) and its own Docker configuration directory. A parameter that no source has
-/// fails the build before it starts, as on CodeBuild.
+/// The environment of `req`'s build `build_id`, checked out in `src`, with its variables
+/// (validated by `build_env`, or a StartBuild request's) and its own Docker configuration
+/// directory; CodeBuild's webhook variables only for a push (`req.webhook`). A parameter that no
+/// source has fails the build before it starts, as on CodeBuild.
 pub(crate) fn environment(
-    req: &BuildRequest,
-    vars: Vec<BuildVar>,
+    req: &Prepared<'_>,
     build_id: &str,
     src: &Path,
     docker_config: &Path,
@@ -77,26 +77,28 @@ pub(crate) fn environment(
         docker_config.to_string_lossy().into(),
     );
     let src_dir = src.to_string_lossy().to_string();
-    let commit = req.image.commit.clone();
+    let commit = req.commit.clone();
     let codebuild = [
         ("CODEBUILD_SRC_DIR", src_dir.clone()),
         ("CODEBUILD_SOURCE_VERSION", commit.clone()),
         ("CODEBUILD_RESOLVED_SOURCE_VERSION", commit.clone()),
-        ("CODEBUILD_SOURCE_REPO_URL", req.job.clone_url.clone()),
+        ("CODEBUILD_SOURCE_REPO_URL", req.source_url.clone()),
         ("CODEBUILD_BUILD_ID", build_id.to_string()),
         ("CODEBUILD_BUILD_NUMBER", req.build_number.to_string()),
         ("CODEBUILD_START_TIME", now_ms().to_string()),
         ("CODEBUILD_INITIATOR", "slipway".to_string()),
         ("CODEBUILD_CI", "true".to_string()),
-        ("CODEBUILD_WEBHOOK_HEAD_REF", req.job.git_ref.clone()),
-        ("CODEBUILD_WEBHOOK_PREV_COMMIT", req.job.before.clone()),
     ];
     for (k, v) in codebuild {
         env.insert(k.into(), v);
     }
-    if let Some(trigger) = webhook_trigger(&req.job.git_ref) {
-        env.insert("CODEBUILD_WEBHOOK_TRIGGER".into(), trigger);
-        env.insert("CODEBUILD_WEBHOOK_EVENT".into(), "PUSH".into());
+    if let Some((git_ref, before)) = &req.webhook {
+        env.insert("CODEBUILD_WEBHOOK_HEAD_REF".into(), git_ref.clone());
+        env.insert("CODEBUILD_WEBHOOK_PREV_COMMIT".into(), before.clone());
+        if let Some(trigger) = webhook_trigger(git_ref) {
+            env.insert("CODEBUILD_WEBHOOK_TRIGGER".into(), trigger);
+            env.insert("CODEBUILD_WEBHOOK_EVENT".into(), "PUSH".into());
+        }
     }
     for (k, v) in &req.buildspec.variables {
         env.insert(k.clone(), v.clone());
@@ -106,7 +108,7 @@ pub(crate) fn environment(
         req.build_network.clone(),
     );
     let mut parameters: Vec<(String, String)> = req.buildspec.parameter_store.clone();
-    for BuildVar { name, value, kind } in vars {
+    for BuildVar { name, value, kind } in req.vars.iter().cloned() {
         match kind {
             VarKind::Plain => {
                 env.insert(name, value);

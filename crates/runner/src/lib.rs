@@ -13,7 +13,8 @@
 //! [`run_build`] builds one image; `slipway build` and `slipway serve` call it.
 //! [`run_build_until`] is the same with a cancellation token: `slipway serve` cancels a running
 //! build through it (its commands' process groups are stopped, nothing runs after, nothing is
-//! pushed after). One module per
+//! pushed after). [`run_vars_build`] runs a build given by a CodeBuild StartBuild request's
+//! variables instead of a job and a planned image (the AWS bench's CodeBuild endpoint). One module per
 //! concern: [`buildspec`](Buildspec) (the model), `secrets` (parameters on one machine), `env`
 //! (the build's environment), `shell` (how a command runs), `mask` (secrets out of the log),
 //! `run` (the phases and the outcome). The checkout follows `slipway_git`'s clone rules.
@@ -27,8 +28,8 @@ mod shell;
 
 pub use buildspec::{Buildspec, BuildspecError, OnFailure, PHASES, Phase, SHIPPED_BUILDSPEC};
 pub use run::{
-    BUILD_NETWORKS, BuildOutcome, BuildRequest, BuildStatus, PhaseOutcome, check_build_network,
-    run_build, run_build_until,
+    BUILD_NETWORKS, BuildOutcome, BuildRequest, BuildStatus, PhaseOutcome, VarsBuild,
+    check_build_network, run_build, run_build_until, run_vars_build,
 };
 pub use secrets::{SecretSource, SecretsFileError};
 pub use tokio_util::sync::CancellationToken;

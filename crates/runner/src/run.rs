@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 use slipway_core::Job;
-use slipway_core::build_env::{self, RegistrySettings};
+use slipway_core::build_env::{self, BuildVar, RegistrySettings, VarKind};
 use slipway_core::plan::PlannedImage;
 use slipway_git::{GitRepo, Source};
 use tokio_util::sync::CancellationToken;
@@ -33,6 +33,48 @@ pub struct BuildRequest {
     pub keep_work_dir: bool,
     pub build_number: u64,
     /// `SLIPWAY_BUILD_NETWORK` (see [`check_build_network`]): the machine's, not the image's.
+    pub build_network: String,
+}
+
+/// One build given by its variables, as a CodeBuild `StartBuild` request carries them (the
+/// environment overrides `build_env` made, the source and its version), rather than by a job and
+/// a planned image. The AWS bench's CodeBuild endpoint runs StartBuild requests through this, so
+/// the buildspec runs the same way under `slipway build`, `slipway serve` and the bench.
+#[derive(Debug, Clone)]
+pub struct VarsBuild {
+    /// Where the source is cloned from, accepted by the caller's clone rules.
+    pub source: Source,
+    /// `sourceVersion`: the commit to check out.
+    pub source_version: String,
+    /// `CODEBUILD_SOURCE_REPO_URL`: the source location as the request named it.
+    pub source_url: String,
+    /// The build's variables: plain values and `PARAMETER_STORE` parameter names.
+    pub vars: Vec<BuildVar>,
+    pub buildspec: Buildspec,
+    pub secrets: SecretSource,
+    pub work_root: PathBuf,
+    pub keep_work_dir: bool,
+    pub build_number: u64,
+    /// `CODEBUILD_BUILD_ID` (`project:uuid`); `None` makes one.
+    pub build_id: Option<String>,
+    /// `SLIPWAY_BUILD_NETWORK`: the machine's setting (CodeBuild's hosts have a bridge: empty).
+    pub build_network: String,
+}
+
+/// What the shared part of the runner needs, from either kind of request.
+pub(crate) struct Prepared<'a> {
+    pub source: &'a Source,
+    pub commit: String,
+    pub image: String,
+    pub source_url: String,
+    /// `(ref, before)` of the push, for CodeBuild's webhook variables (`slipway build`).
+    pub webhook: Option<(String, String)>,
+    pub vars: Vec<BuildVar>,
+    pub buildspec: &'a Buildspec,
+    pub secrets: &'a SecretSource,
+    pub work_root: &'a Path,
+    pub keep_work_dir: bool,
+    pub build_number: u64,
     pub build_network: String,
 }
 
@@ -95,13 +137,71 @@ pub async fn run_build_until(
     log: &(dyn Fn(&str) + Sync),
     cancel: &CancellationToken,
 ) -> BuildOutcome {
+    // Validate everything before anything runs.
+    let vars = build_env::build_env(&req.job, &req.image, &req.registry)
+        .map_err(|e| format!("the image cannot be built: {e}"));
+    let prepared = Prepared {
+        source: &req.source,
+        commit: req.image.commit.clone(),
+        image: req.image.name.clone(),
+        source_url: req.job.clone_url.clone(),
+        webhook: Some((req.job.git_ref.clone(), req.job.before.clone())),
+        vars: vars.as_ref().cloned().unwrap_or_default(),
+        buildspec: &req.buildspec,
+        secrets: &req.secrets,
+        work_root: &req.work_root,
+        keep_work_dir: req.keep_work_dir,
+        build_number: req.build_number,
+        build_network: req.build_network.clone(),
+    };
+    run_prepared(prepared, vars.err(), None, log, cancel).await
+}
+
+/// Runs the buildspec for a build given by its variables (see [`VarsBuild`]).
+pub async fn run_vars_build(
+    req: &VarsBuild,
+    log: &(dyn Fn(&str) + Sync),
+    cancel: &CancellationToken,
+) -> BuildOutcome {
+    let var = |name: &str| {
+        req.vars
+            .iter()
+            .find(|v| v.name == name && v.kind == VarKind::Plain)
+            .map(|v| v.value.clone())
+            .unwrap_or_default()
+    };
+    let prepared = Prepared {
+        source: &req.source,
+        commit: req.source_version.clone(),
+        image: var(build_env::SLIPWAY_IMAGE),
+        source_url: req.source_url.clone(),
+        webhook: None,
+        vars: req.vars.clone(),
+        buildspec: &req.buildspec,
+        secrets: &req.secrets,
+        work_root: &req.work_root,
+        keep_work_dir: req.keep_work_dir,
+        build_number: req.build_number,
+        build_network: req.build_network.clone(),
+    };
+    run_prepared(prepared, None, req.build_id.clone(), log, cancel).await
+}
+
+/// The part shared by both kinds of request; `invalid` fails the build before anything runs.
+async fn run_prepared(
+    req: Prepared<'_>,
+    invalid: Option<String>,
+    build_id: Option<String>,
+    log: &(dyn Fn(&str) + Sync),
+    cancel: &CancellationToken,
+) -> BuildOutcome {
     let started = Instant::now();
     let build_uuid = uuid::Uuid::new_v4();
-    let build_id = format!("slipway-local:{build_uuid}");
+    let build_id = build_id.unwrap_or_else(|| format!("slipway-local:{build_uuid}"));
     let mut outcome = BuildOutcome {
         build_id: build_id.clone(),
-        image: req.image.name.clone(),
-        commit: req.image.commit.clone(),
+        image: req.image.clone(),
+        commit: req.commit.clone(),
         status: BuildStatus::Failed,
         phases: Vec::new(),
         exported: BTreeMap::new(),
@@ -112,8 +212,10 @@ pub async fn run_build_until(
     let work = req.work_root.join(format!("slipway-build-{build_uuid}"));
     let result = if cancel.is_cancelled() {
         Err(CANCELLED.to_string())
+    } else if let Some(e) = invalid {
+        Err(e)
     } else {
-        run_in(req, log, &build_id, &work, &mut outcome, cancel).await
+        run_in(&req, log, &build_id, &work, &mut outcome, cancel).await
     };
     if let Err(e) = result {
         log(&format!("[slipway] {e}"));
@@ -135,16 +237,13 @@ pub async fn run_build_until(
 }
 
 async fn run_in(
-    req: &BuildRequest,
+    req: &Prepared<'_>,
     log: &(dyn Fn(&str) + Sync),
     build_id: &str,
     work: &Path,
     outcome: &mut BuildOutcome,
     cancel: &CancellationToken,
 ) -> Result<(), String> {
-    // Validate everything before anything runs.
-    let vars = build_env::build_env(&req.job, &req.image, &req.registry)
-        .map_err(|e| format!("the image cannot be built: {e}"))?;
     let src = work.join("src");
     let state = work.join("state");
     create_private_dir(work)?;
@@ -152,7 +251,7 @@ async fn run_in(
 
     // DOWNLOAD_SOURCE: a clean checkout of the planned commit.
     let t = Instant::now();
-    let checkout = GitRepo::checkout_at(&req.source, &req.image.commit, &src)
+    let checkout = GitRepo::checkout_at(req.source, &req.commit, &src)
         .await
         .map(drop)
         .map_err(|e| e.to_string());
@@ -171,7 +270,7 @@ async fn run_in(
     // The environment: host pass-through < CodeBuild's < buildspec env.variables < overrides.
     let docker_config = work.join("docker-config");
     create_private_dir(&docker_config)?;
-    let env = environment(req, vars, build_id, &src, &docker_config)?;
+    let env = environment(req, build_id, &src, &docker_config)?;
     let shell = Shell {
         env: env.vars,
         state_file: state.join("env"),

@@ -54,6 +54,12 @@ impl SecretSource {
         Ok(SecretSource { file })
     }
 
+    /// Values given by the caller (the CodeBuild endpoint of the AWS bench resolves them from
+    /// Parameter Store, as CodeBuild does, before the build runs).
+    pub fn from_values(values: BTreeMap<String, String>) -> Self {
+        SecretSource { file: values }
+    }
+
     /// The environment variable a parameter is read from when the file does not have it.
     pub fn env_name(parameter: &str) -> String {
         let mut s = String::from("SLIPWAY_SECRET_");

@@ -94,6 +94,32 @@ impl Builds for CodeBuildStarter {
     }
 }
 
+/// CodeBuild after the image's ECR repository: ECR refuses a push to a repository that does
+/// not exist, so an image going to ECR gets its repository (`slipway_core::ecr`) before its
+/// build starts. A repository that cannot be created is a start failure like CodeBuild's own.
+pub struct AwsBuilds {
+    pub codebuild: CodeBuildStarter,
+    pub ecr: slipway_aws::ecr::EcrRepositories,
+}
+
+impl Builds for AwsBuilds {
+    async fn start(&self, req: &StartRequest) -> Result<StartedBuild, BuildStartError> {
+        if let Some(repo) = &req.ecr {
+            self.ecr.ensure(repo).await.map_err(|e| {
+                if e.retryable {
+                    BuildStartError::Transient(e.to_string())
+                } else {
+                    BuildStartError::Rejected {
+                        code: e.code().into(),
+                        message: e.to_string(),
+                    }
+                }
+            })?;
+        }
+        self.codebuild.start_build(req).await
+    }
+}
+
 /// The jobs queue, for narrowed jobs.
 pub trait Requeue: Send + Sync {
     fn requeue(&self, job: &Job, attempt: u32) -> impl Future<Output = Result<(), QueueError>>;
@@ -404,6 +430,7 @@ pub fn start_request(
             &image.commit,
         ),
         status_context: build_env::status_context(&image.name),
+        ecr: slipway_core::ecr::ecr_repository(&image.name, image.ecr),
     })
 }
 
@@ -488,7 +515,10 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     let spawner = Spawner {
         planner: GitHubPlanner::new(&env.github_api_url, &env.namespace, token)
             .map_err(StartupError::from)?,
-        builds: CodeBuildStarter::new(codebuild),
+        builds: AwsBuilds {
+            codebuild: CodeBuildStarter::new(codebuild),
+            ecr: slipway_aws::ecr::EcrRepositories::new(&aws),
+        },
         queue: SqsJobQueue::new(aws_sdk_sqs::Client::new(&aws), &env.queue_url),
         settings: Settings {
             project: env.project.clone(),

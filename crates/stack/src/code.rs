@@ -92,10 +92,18 @@ pub fn scan_function(root: &Path, name: &str) -> Result<Scan, String> {
     for file in &files {
         let code = code_of(file)?;
         let rel = file.strip_prefix(root).unwrap_or(file).to_path_buf();
-        let used_sdks: Vec<&str> = ["sqs", "sns", "ssm", "codebuild", "eventbridge"]
-            .into_iter()
-            .filter(|s| code.contains(&format!("aws_sdk_{s}")))
-            .collect();
+        let used_sdks: Vec<&str> = [
+            "sqs",
+            "sns",
+            "ssm",
+            "codebuild",
+            "eventbridge",
+            "dynamodb",
+            "ecr",
+        ]
+        .into_iter()
+        .filter(|s| code.contains(&format!("aws_sdk_{s}")))
+        .collect();
         for m in call_re.captures_iter(&code) {
             let method = &m[1];
             let candidates: Vec<&SdkOperation> =
@@ -140,8 +148,9 @@ fn code_of(path: &Path) -> Result<String, String> {
         .map_err(|e| format!("{}: cannot be read: {e}", path.display()))?;
     let mut out = String::with_capacity(text.len());
     for line in text.lines() {
-        // Test modules sit at the end of a file by convention; nothing after them ships.
-        if line.trim() == "#[cfg(test)]" {
+        // Test modules sit at the end of a file by convention; nothing after them ships. The
+        // same holds for test-build-only items (`slipway_aws::clock`'s injected clock).
+        if matches!(line.trim(), "#[cfg(test)]" | "#[cfg(debug_assertions)]") {
             break;
         }
         out.push_str(strip_comment(line));

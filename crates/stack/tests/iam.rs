@@ -258,6 +258,7 @@ fn service_of(resource_type: &str) -> Option<&'static str> {
         "AWS::SQS::Queue" => Some("sqs"),
         "AWS::SNS::Topic" => Some("sns"),
         "AWS::CodeBuild::Project" => Some("codebuild"),
+        "AWS::DynamoDB::Table" => Some("dynamodb"),
         _ => None,
     }
 }
@@ -329,6 +330,11 @@ fn every_parameter_queue_topic_and_project_a_function_is_handed_is_granted_to_it
                                     == Some(&format!("{SSM_ARN_PREFIX}${{{p}}}"))
                         }))
                 }) || ssm_path_grant(&t, &r)
+                    // ECR repositories under the image namespace the function is handed (the
+                    // spawner creates them on an image's first push).
+                    || (template::sub_text(&r).is_some_and(|s| {
+                        s == "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/*"
+                    }) && vars.values().any(|v| reference(v) == Some("ImageNamespace")))
                     || [
                         &function["Properties"]["LoggingConfig"]["LogGroup"],
                         &function["Properties"]["DeadLetterConfig"]["TargetArn"],

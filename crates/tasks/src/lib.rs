@@ -287,7 +287,7 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     let ctx = &ctx;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
-            handle(ctx, event.payload, time::OffsetDateTime::now_utc())
+            handle(ctx, event.payload, slipway_aws::clock::now())
                 .await
                 .inspect_err(|e| tracing::error!(error = %e, code = e.code(), "task failed"))
         },

@@ -48,6 +48,8 @@ struct RawConfig {
     rule: Vec<RawRule>,
     #[serde(default)]
     image: Vec<RawImage>,
+    #[serde(default)]
+    ecr: crate::ecr::EcrSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -216,6 +218,8 @@ pub struct Config {
     pub tags: TagSettings,
     pub rules: Vec<BuildRule>,
     pub images: Vec<ImageConfig>,
+    /// `[ecr]`: ECR repositories created on an image's first push.
+    pub ecr: crate::ecr::EcrSettings,
     image_rules: Vec<Vec<BuildRule>>,
 }
 
@@ -332,6 +336,9 @@ impl Config {
                 index: i,
             });
         }
+        raw.ecr
+            .check()
+            .map_err(|(k, m)| err(format!("ecr.{k}"), m))?;
         let raw_tags = raw.tags;
         Ok(Config {
             discover: raw.discover.unwrap_or(raw.image.is_empty()),
@@ -349,6 +356,7 @@ impl Config {
             },
             rules,
             images,
+            ecr: raw.ecr,
             image_rules,
         })
     }

@@ -83,6 +83,9 @@ pub enum ChangeSource {
 pub struct PlannedImage {
     /// Repository reference without tag, e.g. `acme/web` or `ghcr.io/acme/web`.
     pub name: String,
+    /// `[ecr]` of `slipway.toml`: how the image's ECR repository is created on its first push.
+    #[serde(default, skip_serializing_if = "crate::ecr::EcrSettings::is_default")]
+    pub ecr: crate::ecr::EcrSettings,
     /// Build context, relative to the repository root (`.` for the root).
     pub context: String,
     /// Dockerfile path, relative to the repository root.

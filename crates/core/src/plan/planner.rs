@@ -340,6 +340,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                 children: names_of(&specs, &children[i]),
                 schedule: c.and_then(|c| c.schedule.clone()),
                 deploy: c.map(|c| c.deploy.clone()).unwrap_or_default(),
+                ecr: cfg.ecr,
             },
         );
     }
