@@ -7,13 +7,15 @@
 //! | webhooks answered | `slipway_webhooks_total` | `Webhooks` (listener) | `answer` / `Answer` |
 //! | jobs planned | `slipway_jobs_planned_total` | `JobsPlanned` (spawner) | `trigger` / `Trigger` |
 //! | builds started | `slipway_builds_started_total` | `BuildsStarted` (spawner) | — |
+//! | builds that failed to start | `slipway_builds_start_failed_total` | `BuildsStartFailed` (spawner) | — |
 //! | queue wait | `slipway_build_queue_wait_seconds` | `QueueWait` (spawner) | — |
 //! | builds finished | `slipway_builds_finished_total` | `BuildsFinished` (notifier) | `result` / `Result` |
 //! | build duration | `slipway_build_duration_seconds` | `BuildDuration` (notifier) | `result` / `Result` |
+//! | notifications | `slipway_notifications_total` | `Notifications` (notifier) | `outcome` / `Outcome` |
 //!
 //! The queue wait is not the same wait on both sides: serve measures a build from queued to
 //! started (its own queue holds builds); on AWS the queue holds jobs, and `QueueWait` is a job's
-//! time on the jobs queue, from SQS's `SentTimestamp` to the spawner's plan. CodeBuild's own
+//! time on the jobs queue, from SQS's `SentTimestamp` to the spawner taking it. CodeBuild's own
 //! queueing is in the build's phases, not here.
 //!
 //! Every CloudWatch metric also has the dimension [`STACK`] (the CloudFormation stack's name), so
@@ -37,15 +39,18 @@ pub const NAMESPACE: &str = "Slipway";
 pub const WEBHOOKS: &str = "Webhooks";
 pub const JOBS_PLANNED: &str = "JobsPlanned";
 pub const BUILDS_STARTED: &str = "BuildsStarted";
+pub const BUILDS_START_FAILED: &str = "BuildsStartFailed";
 pub const QUEUE_WAIT: &str = "QueueWait";
 pub const BUILDS_FINISHED: &str = "BuildsFinished";
 pub const BUILD_DURATION: &str = "BuildDuration";
+pub const NOTIFICATIONS: &str = "Notifications";
 
 /// The dimension every CloudWatch metric has: the name of the stack whose Lambda wrote it.
 pub const STACK: &str = "Stack";
 pub const ANSWER: &str = "Answer";
 pub const TRIGGER: &str = "Trigger";
 pub const RESULT: &str = "Result";
+pub const OUTCOME: &str = "Outcome";
 
 /// CloudWatch units the metrics use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +115,13 @@ pub const CLOUDWATCH: &[CloudWatchMetric] = &[
         prometheus: "slipway_builds_started_total",
     },
     CloudWatchMetric {
+        name: BUILDS_START_FAILED,
+        unit: Unit::Count,
+        dimensions: &[],
+        function: "spawner",
+        prometheus: "slipway_builds_start_failed_total",
+    },
+    CloudWatchMetric {
         name: QUEUE_WAIT,
         unit: Unit::Seconds,
         dimensions: &[],
@@ -129,6 +141,13 @@ pub const CLOUDWATCH: &[CloudWatchMetric] = &[
         dimensions: &[RESULT],
         function: "notifier",
         prometheus: "slipway_build_duration_seconds",
+    },
+    CloudWatchMetric {
+        name: NOTIFICATIONS,
+        unit: Unit::Count,
+        dimensions: &[OUTCOME],
+        function: "notifier",
+        prometheus: "slipway_notifications_total",
     },
 ];
 
@@ -213,22 +232,48 @@ pub fn webhook(at: Scope<'_>, reply: &Reply) -> Value {
     line(at, &[(WEBHOOKS, 1.0)], &[(ANSWER, webhook_answer(reply))])
 }
 
-/// The spawner's line for a job it planned: the job (by trigger), the builds it started, and,
-/// when the job came from the queue (`sent_ms`, SQS's `SentTimestamp`), its wait from sent to
-/// planned (`at`).
+/// The spawner's line for a job it planned: the job (by trigger), the builds it started and
+/// those that failed to start (CodeBuild refused or was unreachable after the retries), and,
+/// when the job came off the queue, how long it waited there (`queue_wait_ms`: from SQS's
+/// `SentTimestamp` to the spawner taking the message).
 pub fn job_planned(
     at: Scope<'_>,
     trigger: &Trigger,
-    builds_started: usize,
-    sent_ms: Option<i64>,
+    builds: BuildStarts,
+    queue_wait_ms: Option<i64>,
 ) -> Value {
-    let mut values = vec![(JOBS_PLANNED, 1.0), (BUILDS_STARTED, builds_started as f64)];
-    if let Some(sent) = sent_ms {
+    let mut values = vec![
+        (JOBS_PLANNED, 1.0),
+        (BUILDS_STARTED, builds.started as f64),
+        (BUILDS_START_FAILED, builds.failed as f64),
+    ];
+    if let Some(wait_ms) = queue_wait_ms {
         // A clock a little behind SQS's would give a negative wait: it is none.
-        let wait_ms = (at.timestamp_ms - sent).max(0);
-        values.push((QUEUE_WAIT, wait_ms as f64 / 1000.0));
+        values.push((QUEUE_WAIT, wait_ms.max(0) as f64 / 1000.0));
     }
     line(at, &values, &[(TRIGGER, trigger_label(trigger))])
+}
+
+/// How many of a job's builds started and how many failed to start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BuildStarts {
+    pub started: usize,
+    pub failed: usize,
+}
+
+/// Every outcome label of a notification.
+pub const OUTCOMES: &[&str] = &["published", "failed"];
+
+/// The notifier's line for the notification of one build event, from the report's `publish`:
+/// `published`, or `failed` for an error; `None` when the event's state is not reported
+/// (`not_published`), which is no notification.
+pub fn notification(at: Scope<'_>, publish: &str) -> Option<Value> {
+    let outcome = match publish {
+        "not_published" => return None,
+        "published" => "published",
+        _ => "failed",
+    };
+    Some(line(at, &[(NOTIFICATIONS, 1.0)], &[(OUTCOME, outcome)]))
 }
 
 /// The notifier's line for a build that finished, by result, with how long it ran when the
@@ -366,7 +411,11 @@ mod tests {
 
     #[test]
     fn a_planned_job_gives_its_trigger_builds_and_wait_under_two_dimension_sets() {
-        let l = job_planned(AT, &Trigger::Push, 2, Some(AT.timestamp_ms - 2_500));
+        let two = BuildStarts {
+            started: 2,
+            failed: 1,
+        };
+        let l = job_planned(AT, &Trigger::Push, two, Some(2_500));
         assert_eq!(
             l["_aws"]["CloudWatchMetrics"],
             json!([
@@ -380,21 +429,32 @@ mod tests {
                     "Dimensions": [["Stack"]],
                     "Metrics": [
                         {"Name": "BuildsStarted", "Unit": "Count"},
+                        {"Name": "BuildsStartFailed", "Unit": "Count"},
                         {"Name": "QueueWait", "Unit": "Seconds"},
                     ],
                 },
             ])
         );
         assert_eq!(
-            (&l["JobsPlanned"], &l["BuildsStarted"], &l["QueueWait"]),
-            (&json!(1.0), &json!(2.0), &json!(2.5))
+            (
+                &l["JobsPlanned"],
+                &l["BuildsStarted"],
+                &l["BuildsStartFailed"],
+                &l["QueueWait"]
+            ),
+            (&json!(1.0), &json!(2.0), &json!(1.0), &json!(2.5))
         );
         assert_eq!(l["Trigger"], "push");
         // A job that did not come off the queue has no wait; a clock behind SQS's waits 0 s.
-        let direct = job_planned(AT, &Trigger::Schedule { name: "n".into() }, 0, None);
+        let direct = job_planned(
+            AT,
+            &Trigger::Schedule { name: "n".into() },
+            BuildStarts::default(),
+            None,
+        );
         assert!(direct.get("QueueWait").is_none());
         assert_eq!(direct["Trigger"], "schedule");
-        let skew = job_planned(AT, &Trigger::Push, 1, Some(AT.timestamp_ms + 900));
+        let skew = job_planned(AT, &Trigger::Push, two, Some(-900));
         assert_eq!(skew["QueueWait"], 0.0);
     }
 
@@ -420,6 +480,20 @@ mod tests {
         assert!(unknown.get("BuildDuration").is_none());
         assert_eq!(unknown["Result"], "stopped");
         assert_eq!(build_finished(AT, BuildStatus::InProgress, None), None);
+    }
+
+    #[test]
+    fn a_notification_counts_published_or_failed_and_an_unreported_state_nothing() {
+        let ok = notification(AT, "published").unwrap();
+        assert_eq!((&ok["Notifications"], &ok["Outcome"]), (&json!(1.0), &json!("published")));
+        assert_eq!(
+            ok["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Stack", "Outcome"]])
+        );
+        // The error's text is never a label.
+        let err = notification(AT, "sns_failed: throttled <x>").unwrap();
+        assert_eq!(err["Outcome"], "failed");
+        assert_eq!(notification(AT, "not_published"), None);
     }
 
     #[test]
