@@ -1,5 +1,5 @@
 //! Structured JSON logs for the Lambdas: one object per line, level from `RUST_LOG` (default
-//! info). Metric lines (`crate::metrics`, target [`crate::metrics::TARGET`]) are written as they
+//! info). Metric lines (`crate::metrics`, target [`METRICS_TARGET`]) are written as they
 //! are, not wrapped in a log object: CloudWatch reads an embedded-metric-format document only
 //! when it is the whole log event, and they are kept whatever `RUST_LOG` says.
 
@@ -14,7 +14,12 @@ use tracing_subscriber::fmt::{
 };
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::metrics::TARGET;
+/// The tracing target of metric lines (`crate::metrics`): written as they are, unwrapped,
+/// whatever `RUST_LOG` says. Defined here, not in `metrics`: `crates/stack` follows a function's
+/// `crate::` paths through `slipway_aws`, and a Lambda that only logs (tasks) reads no
+/// `SLIPWAY_STACK_NAME`.
+pub const METRICS_TARGET: &str = "slipway_emf";
+const TARGET: &str = METRICS_TARGET;
 
 /// Installs the logger on standard output (where Lambda reads a function's logs), filtered by
 /// `RUST_LOG`.

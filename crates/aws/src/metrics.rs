@@ -16,7 +16,7 @@ pub const DEFAULT_STACK_NAME: &str = "slipway";
 
 /// The tracing target of metric lines: the logger writes their message as it is, unwrapped,
 /// whatever `RUST_LOG` says.
-pub const TARGET: &str = "slipway_emf";
+pub use crate::logging::METRICS_TARGET as TARGET;
 
 fn stack() -> &'static str {
     static STACK: OnceLock<String> = OnceLock::new();

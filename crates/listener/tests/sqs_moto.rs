@@ -199,7 +199,7 @@ async fn each_answer_writes_one_metric_line_with_the_answer() {
 
     let before = slipway_aws::metrics::now_ms();
     call(&config(), &queue, github_request("push", &body)).await;
-    call(&config(), &queue, github_request("push", &body)).await;
+    call(&config(), &queue, github_request("projects_v2_item", &body)).await;
     let forged = request(
         "POST",
         &[
@@ -211,13 +211,18 @@ async fn each_answer_writes_one_metric_line_with_the_answer() {
         &body,
     );
     call(&config(), &queue, forged).await;
-    call(&config(), &queue, github_request("ping", b"{\"zen\":\"Keep it logically awesome.\"}")).await;
+    call(
+        &config(),
+        &queue,
+        github_request("ping", b"{\"zen\":\"Keep it logically awesome.\"}"),
+    )
+    .await;
 
     assert_eq!(
         answers(&logs),
         [
             ("queued".to_string(), 1.0),
-            ("duplicate".to_string(), 1.0),
+            ("ignored".to_string(), 1.0),
             ("signature_mismatch".to_string(), 1.0),
             ("pong".to_string(), 1.0),
         ]
