@@ -101,10 +101,13 @@ fn spec_example() -> Value {
     })
 }
 
+/// A change that breaks one rule of the specification, by name.
+type Breakage = (&'static str, fn(&mut Value));
+
 #[test]
 fn the_checker_accepts_the_specifications_example_and_refuses_what_it_forbids() {
     assert_eq!(emf_problems(&spec_example()), Vec::<String>::new());
-    let broken: [(&str, fn(&mut Value)); 9] = [
+    let broken: [Breakage; 9] = [
         ("timestamp in seconds", |d| {
             d["_aws"]["Timestamp"] = json!(1574109732)
         }),

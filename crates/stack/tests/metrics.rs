@@ -128,7 +128,7 @@ fn dashboard_uses(t: &Template) -> Vec<Use> {
                 .filter_map(Value::as_str)
                 .collect();
             assert!(
-                parts.len() >= 2 && parts.len() % 2 == 0 && parts[0] != ".",
+                parts.len() >= 2 && parts.len().is_multiple_of(2) && parts[0] != ".",
                 "widget {w} ({title}): write metric entries in full: {entry}"
             );
             if parts[0] != NAMESPACE {
