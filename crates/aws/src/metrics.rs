@@ -6,8 +6,7 @@
 
 use std::sync::OnceLock;
 
-use serde_json::Value;
-use slipway_core::metrics::Scope;
+use slipway_core::metrics::{Line, Scope};
 
 /// The CloudFormation stack's name, the `Stack` dimension of every metric (the template sets
 /// it); `slipway` when unset.
@@ -38,7 +37,7 @@ pub fn now_ms() -> i64 {
 }
 
 /// Writes the line `build` makes for this stack and now (`Scope`), if it makes one.
-pub fn emit<L: Into<Option<Value>>>(build: impl FnOnce(Scope<'_>) -> L) {
+pub fn emit<L: Into<Option<Line>>>(build: impl FnOnce(Scope<'_>) -> L) {
     let line = build(Scope {
         stack: stack(),
         timestamp_ms: now_ms(),

@@ -30,7 +30,7 @@
 
 use std::time::Duration;
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use crate::job::Trigger;
 use crate::listener::Reply;
@@ -231,7 +231,7 @@ pub struct Scope<'a> {
 }
 
 /// The listener's line: one webhook answered, by answer.
-pub fn webhook(at: Scope<'_>, reply: &Reply) -> Value {
+pub fn webhook(at: Scope<'_>, reply: &Reply) -> Line {
     line(at, &[(WEBHOOKS, 1.0)], &[(ANSWER, webhook_answer(reply))])
 }
 
@@ -244,7 +244,7 @@ pub fn job_planned(
     trigger: &Trigger,
     builds: BuildStarts,
     queue_wait_ms: Option<i64>,
-) -> Value {
+) -> Line {
     let mut values = vec![
         (JOBS_PLANNED, 1.0),
         (BUILDS_STARTED, builds.started as f64),
@@ -270,7 +270,7 @@ pub const OUTCOMES: &[&str] = &["published", "failed"];
 /// The notifier's line for the notification of one build event, from the report's `publish`:
 /// `published`, or `failed` for an error; `None` when the event's state is not reported
 /// (`not_published`), which is no notification.
-pub fn notification(at: Scope<'_>, publish: &str) -> Option<Value> {
+pub fn notification(at: Scope<'_>, publish: &str) -> Option<Line> {
     let outcome = match publish {
         "not_published" => return None,
         "published" => "published",
@@ -285,7 +285,7 @@ pub fn build_finished(
     at: Scope<'_>,
     status: BuildStatus,
     duration: Option<Duration>,
-) -> Option<Value> {
+) -> Option<Line> {
     if !status.is_final() {
         return None;
     }
@@ -296,50 +296,125 @@ pub fn build_finished(
     Some(line(at, &values, &[(RESULT, result_label(status))]))
 }
 
+/// One metric line: an EMF document, the JSON object alone (the Lambda writes it on a line of
+/// its own). Written straight into one string: the listener writes one per request, and building
+/// a `serde_json::Value` first cost about as much as a third of its HMAC (docs/performance.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line(String);
+
+impl Line {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The document parsed (for tests and checks).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.0).expect("a metric line is one JSON object")
+    }
+}
+
+impl std::fmt::Display for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// One EMF document: the values at the top level beside their dimensions' values, and under
-/// `_aws` one metric directive per dimension set, each naming its metrics with their units. The
-/// line is the JSON object alone (the Lambda writes it on a line of its own).
+/// `_aws` one metric directive per dimension set, each naming its metrics with their units.
 ///
 /// Panics when a metric is not in [`CLOUDWATCH`] or a dimension it needs has no value: both are
 /// mistakes in this module, which its tests show.
-fn line(at: Scope<'_>, values: &[(&str, f64)], dims: &[(&str, &str)]) -> Value {
-    let mut root = Map::new();
-    root.insert(STACK.into(), Value::String(at.stack.into()));
-    let mut directives: Vec<(Vec<&str>, Vec<Value>)> = Vec::new();
-    for (name, value) in values {
+fn line(at: Scope<'_>, values: &[(&str, f64)], dims: &[(&str, &str)]) -> Line {
+    use std::fmt::Write;
+    let spec = |name: &str| -> &'static CloudWatchMetric {
         let spec = cloudwatch(name).unwrap_or_else(|| panic!("{name} is not in CLOUDWATCH"));
         for d in spec.dimensions {
-            let (_, v) = dims
-                .iter()
-                .find(|(k, _)| k == d)
-                .unwrap_or_else(|| panic!("{name} needs a value for its dimension {d}"));
-            root.insert((*d).into(), Value::String((*v).into()));
+            assert!(
+                dims.iter().any(|(k, _)| k == d),
+                "{name} needs a value for its dimension {d}"
+            );
         }
-        let set = spec.dimension_set();
-        let definition = json!({"Name": spec.name, "Unit": spec.unit.as_str()});
-        match directives.iter_mut().find(|(s, _)| *s == set) {
-            Some((_, metrics)) => metrics.push(definition),
-            None => directives.push((set, vec![definition])),
-        }
-        root.insert(spec.name.into(), json!(value));
+        spec
+    };
+    let mut s = String::with_capacity(384);
+    s.push('{');
+    push_str(&mut s, STACK);
+    s.push(':');
+    push_str(&mut s, at.stack);
+    for (k, v) in dims {
+        s.push(',');
+        push_str(&mut s, k);
+        s.push(':');
+        push_str(&mut s, v);
     }
-    let directives: Vec<Value> = directives
-        .into_iter()
-        .map(|(set, metrics)| {
-            json!({"Namespace": NAMESPACE, "Dimensions": [set], "Metrics": metrics})
-        })
-        .collect();
-    root.insert(
-        "_aws".into(),
-        json!({"Timestamp": at.timestamp_ms, "CloudWatchMetrics": directives}),
+    for (name, value) in values {
+        s.push(',');
+        push_str(&mut s, spec(name).name);
+        // Debug keeps the decimal point (1.0, not 1): the value is a float either way.
+        let _ = write!(s, ":{value:?}");
+    }
+    let _ = write!(
+        s,
+        r#","_aws":{{"Timestamp":{},"CloudWatchMetrics":["#,
+        at.timestamp_ms
     );
-    Value::Object(root)
+    // One directive per dimension set, in the order the sets first appear.
+    let mut first_directive = true;
+    for (i, (name, _)) in values.iter().enumerate() {
+        let set = spec(name).dimensions;
+        if values[..i].iter().any(|(n, _)| spec(n).dimensions == set) {
+            continue;
+        }
+        if !first_directive {
+            s.push(',');
+        }
+        first_directive = false;
+        let _ = write!(s, r#"{{"Namespace":"{NAMESPACE}","Dimensions":[["{STACK}""#);
+        for d in set {
+            s.push(',');
+            push_str(&mut s, d);
+        }
+        s.push_str(r#"]],"Metrics":["#);
+        let mut first_metric = true;
+        for (n, _) in &values[i..] {
+            let m = spec(n);
+            if m.dimensions != set {
+                continue;
+            }
+            if !first_metric {
+                s.push(',');
+            }
+            first_metric = false;
+            let _ = write!(s, r#"{{"Name":"{}","Unit":"{}"}}"#, m.name, m.unit.as_str());
+        }
+        s.push_str("]}");
+    }
+    s.push_str("]}}");
+    Line(s)
+}
+
+/// `v` as a JSON string (quotes, backslashes and control characters escaped).
+fn push_str(s: &mut String, v: &str) {
+    use std::fmt::Write;
+    s.push('"');
+    for c in v.chars() {
+        match c {
+            '"' => s.push_str("\\\""),
+            '\\' => s.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(s, "\\u{:04x}", c as u32);
+            }
+            c => s.push(c),
+        }
+    }
+    s.push('"');
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use http::StatusCode;
+    use serde_json::json;
 
     const AT: Scope<'static> = Scope {
         stack: "slipway-test",
@@ -397,7 +472,8 @@ mod tests {
         let l = webhook(
             AT,
             &reply(json!({"error": "signature_mismatch", "message": "no"})),
-        );
+        )
+        .json();
         assert_eq!(l["_aws"]["Timestamp"], 1_700_000_000_000i64);
         assert_eq!(
             l["_aws"]["CloudWatchMetrics"],
@@ -418,7 +494,7 @@ mod tests {
             started: 2,
             failed: 1,
         };
-        let l = job_planned(AT, &Trigger::Push, two, Some(2_500));
+        let l = job_planned(AT, &Trigger::Push, two, Some(2_500)).json();
         assert_eq!(
             l["_aws"]["CloudWatchMetrics"],
             json!([
@@ -454,16 +530,19 @@ mod tests {
             &Trigger::Schedule { name: "n".into() },
             BuildStarts::default(),
             None,
-        );
+        )
+        .json();
         assert!(direct.get("QueueWait").is_none());
         assert_eq!(direct["Trigger"], "schedule");
-        let skew = job_planned(AT, &Trigger::Push, two, Some(-900));
+        let skew = job_planned(AT, &Trigger::Push, two, Some(-900)).json();
         assert_eq!(skew["QueueWait"], 0.0);
     }
 
     #[test]
     fn a_finished_build_counts_its_result_and_duration_and_a_running_one_nothing() {
-        let l = build_finished(AT, BuildStatus::Failed, Some(Duration::from_secs(95))).unwrap();
+        let l = build_finished(AT, BuildStatus::Failed, Some(Duration::from_secs(95)))
+            .unwrap()
+            .json();
         assert_eq!(
             l["_aws"]["CloudWatchMetrics"][0]["Metrics"],
             json!([
@@ -479,7 +558,9 @@ mod tests {
             (&l["BuildDuration"], &l["Result"]),
             (&json!(95.0), &json!("failed"))
         );
-        let unknown = build_finished(AT, BuildStatus::Stopped, None).unwrap();
+        let unknown = build_finished(AT, BuildStatus::Stopped, None)
+            .unwrap()
+            .json();
         assert!(unknown.get("BuildDuration").is_none());
         assert_eq!(unknown["Result"], "stopped");
         assert_eq!(build_finished(AT, BuildStatus::InProgress, None), None);
@@ -487,7 +568,7 @@ mod tests {
 
     #[test]
     fn a_notification_counts_published_or_failed_and_an_unreported_state_nothing() {
-        let ok = notification(AT, "published").unwrap();
+        let ok = notification(AT, "published").unwrap().json();
         assert_eq!(
             (&ok["Notifications"], &ok["Outcome"]),
             (&json!(1.0), &json!("published"))
@@ -497,9 +578,21 @@ mod tests {
             json!([["Stack", "Outcome"]])
         );
         // The error's text is never a label.
-        let err = notification(AT, "sns_failed: throttled <x>").unwrap();
+        let err = notification(AT, "sns_failed: throttled <x>")
+            .unwrap()
+            .json();
         assert_eq!(err["Outcome"], "failed");
         assert_eq!(notification(AT, "not_published"), None);
+    }
+
+    #[test]
+    fn a_stack_name_with_quotes_stays_a_string() {
+        let at = Scope {
+            stack: "a\"b\\c\n",
+            timestamp_ms: AT.timestamp_ms,
+        };
+        let l = webhook(at, &reply(json!({"status": "queued"}))).json();
+        assert_eq!(l["Stack"], "a\"b\\c\n");
     }
 
     #[test]
