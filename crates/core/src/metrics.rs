@@ -298,7 +298,8 @@ pub fn build_finished(
 
 /// One metric line: an EMF document, the JSON object alone (the Lambda writes it on a line of
 /// its own). Written straight into one string: the listener writes one per request, and building
-/// a `serde_json::Value` first cost about as much as a third of its HMAC (docs/performance.md).
+/// a `serde_json::Value` first cost 4.6 µs, 40 % of its HMAC; this costs 1.0 µs (docs/performance.md,
+/// "Metric lines").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line(String);
 
