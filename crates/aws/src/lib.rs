@@ -7,6 +7,7 @@ pub mod codebuild;
 pub mod deliveries;
 pub mod ecr;
 pub mod logging;
+pub mod metrics;
 pub mod sns;
 pub mod sqs;
 pub mod ssm;

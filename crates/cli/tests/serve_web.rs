@@ -725,6 +725,11 @@ fn metrics_count_webhooks_jobs_and_builds() {
         ),
         1.0
     );
+    assert_eq!(
+        value(&scrape, "slipway_builds_started_total", None),
+        2.0,
+        "{text}"
+    );
     let f = "slipway_builds_finished_total";
     assert_eq!(
         value(&scrape, f, Some(("result", "succeeded"))),

@@ -1,5 +1,6 @@
 //! The listener's request path — verify, parse, filter, build the job — on a typical push and on a
-//! 6 MB push at GitHub's 2048-commit cap, beside the time to HMAC the same bytes.
+//! 6 MB push at GitHub's 2048-commit cap, beside the time to HMAC the same bytes and the time to
+//! build the answer's metric line.
 
 use std::hint::black_box;
 
@@ -47,6 +48,21 @@ fn bench(c: &mut Criterion) {
                     Decision::Enqueue(job) => black_box(job),
                     Decision::Reply(r) => panic!("not queued: {}", r.body),
                 }
+            })
+        });
+        // The listener's metric line for the answer (`slipway_aws::metrics::emit` adds the clock
+        // read and the logger's write of the same string).
+        let reply = slipway_core::listener::Reply {
+            status: http::StatusCode::ACCEPTED,
+            body: serde_json::json!({"status": "queued", "job_id": "push-1"}),
+        };
+        g.bench_function("metric_line", |b| {
+            b.iter(|| {
+                let at = slipway_core::metrics::Scope {
+                    stack: "slipway",
+                    timestamp_ms: 1_700_000_000_000,
+                };
+                black_box(slipway_core::metrics::webhook(at, black_box(&reply)))
             })
         });
         g.bench_function("hmac_sha256_only", |b| {

@@ -1,5 +1,6 @@
 //! The listener Lambda behind API Gateway (HTTP API, payload format 2.0): the request path of
-//! `slipway_core::listener` with SQS as the queue and the webhook secrets from SSM.
+//! `slipway_core::listener` with SQS as the queue and the webhook secrets from SSM, and one metric
+//! line per answer (`slipway_core::metrics::webhook`).
 
 mod apigw;
 
@@ -24,6 +25,7 @@ pub const ENV_VARS: &[&str] = &[
     ENV_ALLOW_PRIVATE,
     ENV_MAX_BODY,
     ENV_DELIVERIES_TABLE,
+    slipway_aws::metrics::ENV_STACK_NAME,
 ];
 pub const ENV_QUEUE_URL: &str = "SLIPWAY_QUEUE_URL";
 pub const ENV_SECRET_PARAM: &str = "SLIPWAY_WEBHOOK_SECRET_PARAM";
@@ -115,6 +117,8 @@ pub async fn handle<Q: JobQueue>(
         },
     )
     .await;
+    // The answer is decided: one metric line (see docs/performance.md, "Metric lines").
+    slipway_aws::metrics::emit(|at| slipway_core::metrics::webhook(at, &reply));
     ApiGatewayResponse {
         status_code: reply.status.as_u16(),
         headers: ResponseHeaders {

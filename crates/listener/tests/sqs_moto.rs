@@ -130,3 +130,76 @@ async fn webhook_secrets_come_from_a_secure_string_parameter() {
         .unwrap_err();
     assert!(err.to_string().contains("/slipway/test/missing"), "{err}");
 }
+
+/// What the listener's metric lines counted: (answer, count) in order, each line checked as
+/// EMF of the `Slipway` namespace.
+fn answers(logs: &slipway_testkit::logs::LogCapture) -> Vec<(String, f64)> {
+    logs.metric_lines()
+        .iter()
+        .map(|l| {
+            assert_eq!(
+                l["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+                slipway_core::metrics::NAMESPACE
+            );
+            assert_eq!(
+                l["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+                serde_json::json!([["Stack", "Answer"]])
+            );
+            assert_eq!(l["Stack"], slipway_aws::metrics::DEFAULT_STACK_NAME);
+            (
+                l["Answer"].as_str().unwrap().to_string(),
+                l["Webhooks"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn each_answer_writes_one_metric_line_with_the_answer() {
+    let aws = slipway_testkit::moto::moto_config().await;
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let url = fifo_queue(&sqs).await;
+    let queue = SqsJobQueue::new(sqs.clone(), &url);
+    let body = fixture("push-branch.json");
+    let (logs, _guard) = slipway_testkit::logs::LogCapture::start(|w| slipway_aws::logging::subscriber(w, "info"));
+
+    let before = slipway_aws::metrics::now_ms();
+    call(&config(), &queue, github_request("push", &body)).await;
+    call(&config(), &queue, github_request("projects_v2_item", &body)).await;
+    let forged = request(
+        "POST",
+        &[
+            ("content-type", "application/json"),
+            ("x-github-event", "push"),
+            ("x-github-delivery", DELIVERY),
+            ("x-hub-signature-256", &format!("sha256={}", "0".repeat(64))),
+        ],
+        &body,
+    );
+    call(&config(), &queue, forged).await;
+    call(
+        &config(),
+        &queue,
+        github_request("ping", b"{\"zen\":\"Keep it logically awesome.\"}"),
+    )
+    .await;
+
+    assert_eq!(
+        answers(&logs),
+        [
+            ("queued".to_string(), 1.0),
+            ("ignored".to_string(), 1.0),
+            ("signature_mismatch".to_string(), 1.0),
+            ("pong".to_string(), 1.0),
+        ]
+    );
+    for l in logs.metric_lines() {
+        let ts = l["_aws"]["Timestamp"].as_i64().unwrap();
+        assert!(
+            (before..=slipway_aws::metrics::now_ms()).contains(&ts),
+            "{ts}"
+        );
+    }
+    // Nothing else looks like a metric: the decision lines stay ordinary log lines.
+    assert!(logs.lines().len() > 4, "{}", logs.text());
+}

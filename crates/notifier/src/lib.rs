@@ -7,7 +7,10 @@
 //!   `docs/notifications.md`; `slipway_aws::sns::publish_notification`);
 //! - GitHub commit statuses through `slipway_github::GitHub`, token from SSM;
 //! - deploy calls (`slipway_calls::deploy::DeployCalls`): signed, retried with backoff;
-//! - children's jobs on the jobs queue (`SqsJobQueue`, FIFO deduplication by job id).
+//! - children's jobs on the jobs queue (`SqsJobQueue`, FIFO deduplication by job id);
+//! - metric lines: a finished build's result and how long it ran
+//!   (`slipway_core::metrics::build_finished`), a notification published or failed
+//!   (`slipway_core::metrics::notification`).
 //!
 //! A malformed event, or one from a build slipway did not start, is logged and acknowledged: the
 //! function answers Ok (EventBridge would only retry the same bytes) and publishes nothing.
@@ -35,6 +38,7 @@ pub const ENV_VARS: &[&str] = &[
     ENV_CODEBUILD_REPORTS_STATUS,
     ENV_NOTIFY_IN_PROGRESS,
     ENV_DEPLOY_TARGETS,
+    slipway_aws::metrics::ENV_STACK_NAME,
 ];
 /// SNS topic of the notifications (required).
 pub const ENV_TOPIC_ARN: &str = "SLIPWAY_TOPIC_ARN";
@@ -160,6 +164,16 @@ pub async fn handle_event<S: Sinks>(event: &Value, cfg: &NotifyConfig, sinks: &S
         }
     };
     let report = notify::notify(&outcome, cfg, sinks).await;
+    // Counted once per event handled (EventBridge delivers at least once), and only what the
+    // notifier reports: a batch's platform builds that did not fail are parts of an image whose
+    // merge (or failed platform) is its result, so they count neither as builds nor as
+    // notifications.
+    if report.publish != "not_published" {
+        slipway_aws::metrics::emit(|at| {
+            slipway_core::metrics::build_finished(at, outcome.status, outcome.duration)
+        });
+    }
+    slipway_aws::metrics::emit(|at| slipway_core::metrics::notification(at, &report.publish));
     serde_json::to_value(&report).expect("a report always serializes")
 }
 

@@ -113,3 +113,50 @@ async fn an_unknown_part_is_refused_like_any_bad_variable() {
     assert_eq!(r["status"], "ignored", "{r}");
     assert!(sinks.published.lock().unwrap().is_empty());
 }
+
+/// The notifier's metric lines (EMF, checked by `metric_lines`) for a batch and a plain build:
+/// the batch counts once, by its merge, and the platform builds that only say "my part is done"
+/// count neither as finished builds nor as notifications.
+#[tokio::test]
+async fn metric_lines_count_one_result_per_image_and_each_notification() {
+    let sinks = Recorder::default();
+    let (logs, _guard) = slipway_testkit::logs::LogCapture::start(|w| slipway_aws::logging::subscriber(w, "info"));
+    for (event, publish) in [
+        (
+            part_event("succeeded.json", "platform", Some("linux/arm64")),
+            "not_published",
+        ),
+        (
+            part_event("stopped.json", "platform", Some("linux/amd64")),
+            "not_published",
+        ),
+        (part_event("succeeded.json", "merge", None), "published"),
+        (fixture("failed.json"), "published"),
+    ] {
+        let r = handle_event(&event, &cfg(), &sinks).await;
+        assert_eq!(r["publish"], publish, "{r}");
+    }
+    let lines = logs.metric_lines();
+    let finished: Vec<(&Value, &Value)> = lines
+        .iter()
+        .filter(|l| l.get("BuildsFinished").is_some())
+        .map(|l| (&l["Result"], &l["BuildDuration"]))
+        .collect();
+    // The fixtures' builds ran from 16:12:29 to the event at 16:14:28.
+    assert_eq!(
+        finished,
+        [
+            (&json!("succeeded"), &json!(119.0)),
+            (&json!("failed"), &json!(119.0))
+        ],
+        "{}",
+        logs.text()
+    );
+    let notified: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l.get("Notifications").is_some())
+        .map(|l| &l["Outcome"])
+        .collect();
+    assert_eq!(notified, [&json!("published"), &json!("published")]);
+    assert_eq!(lines.len(), 4, "{}", logs.text());
+}

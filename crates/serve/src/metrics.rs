@@ -50,6 +50,7 @@ pub struct Metrics {
     registry: Registry,
     webhooks: Family<Labels, Counter>,
     jobs_planned: Family<Labels, Counter>,
+    builds_started: Counter,
     builds_finished: Family<Labels, Counter>,
     build_duration: Family<Labels, Histogram, fn() -> Histogram>,
     queue_wait: Histogram,
@@ -84,6 +85,12 @@ impl Metrics {
             "Jobs taken from the queue and planned, by trigger (push, schedule, parent)",
             jobs_planned.clone(),
         );
+        let builds_started = Counter::default();
+        registry.register(
+            "builds_started",
+            "Builds taken from the queue and started",
+            builds_started.clone(),
+        );
         let builds_finished = Family::<Labels, Counter>::default();
         registry.register(
             "builds_finished",
@@ -111,6 +118,7 @@ impl Metrics {
             registry,
             webhooks,
             jobs_planned,
+            builds_started,
             builds_finished,
             build_duration,
             queue_wait,
@@ -135,6 +143,7 @@ impl Metrics {
 
     /// A build that was claimed started after waiting `wait_ms` in the queue.
     pub fn build_started(&self, wait_ms: i64) {
+        self.builds_started.inc();
         self.queue_wait.observe(wait_ms.max(0) as f64 / 1000.0);
     }
 

@@ -1,7 +1,9 @@
 //! The spawner Lambda: for each message of the jobs queue (a job, or a scheduled rebuild resolved
 //! to its branch head), plan the job with the planner and start one CodeBuild build per image
 //! that can start now (images whose parent is in the same plan start when that parent succeeds:
-//! the notifier reads `SLIPWAY_CHILDREN`).
+//! the notifier reads `SLIPWAY_CHILDREN`). Each planned job writes one metric line
+//! (`slipway_core::metrics::job_planned`): its trigger, the builds it started, its wait on the
+//! queue.
 //!
 //! Failures, and what happens to the message:
 //! - a message that is not a job, a plan error that retrying cannot fix (bad `slipway.toml`, an
@@ -34,6 +36,9 @@ use slipway_core::schedule::{QueueMessage, ScheduledRebuild, parse_queue_message
 mod github;
 pub use github::GitHubPlanner;
 
+/// The SQS system attribute with the time a message was sent (milliseconds since the epoch).
+const SENT_TIMESTAMP: &str = "SentTimestamp";
+
 /// The buildspec slipway ships, handed to CodeBuild as `buildspecOverride`.
 pub const BUILDSPEC: &str = include_str!("../../../buildspec.yml");
 
@@ -48,6 +53,7 @@ pub const ENV_VARS: &[&str] = &[
     ENV_MAX_ATTEMPTS,
     ENV_BUILD_IMAGE_AMD64,
     ENV_BUILD_IMAGE_ARM64,
+    slipway_aws::metrics::ENV_STACK_NAME,
 ];
 pub const ENV_PROJECT_NAME: &str = "SLIPWAY_PROJECT_NAME";
 pub const ENV_IMAGE_NAMESPACE: &str = "SLIPWAY_IMAGE_NAMESPACE";
@@ -225,6 +231,12 @@ impl<P: Planner, B: Builds, Q: Requeue> Spawner<P, B, Q> {
     /// Handles one message.
     pub async fn handle_message(&self, record: &SqsMessage) -> Outcome {
         let message_id = record.message_id.as_deref().unwrap_or_default();
+        // How long the message waited on the queue, from SQS's own attribute.
+        let queue_wait_ms = record
+            .attributes
+            .get(SENT_TIMESTAMP)
+            .and_then(|v| v.parse::<i64>().ok())
+            .map(|sent| slipway_aws::metrics::now_ms() - sent);
         let attempt = record
             .message_attributes
             .get(ATTEMPT_ATTRIBUTE)
@@ -245,7 +257,7 @@ impl<P: Planner, B: Builds, Q: Requeue> Spawner<P, B, Q> {
                 };
             }
         };
-        self.spawn(&job, attempt).await
+        self.spawn_queued(&job, attempt, queue_wait_ms).await
     }
 
     async fn resolve_schedule(&self, msg: &ScheduledRebuild) -> Result<Job, Outcome> {
@@ -264,6 +276,12 @@ impl<P: Planner, B: Builds, Q: Requeue> Spawner<P, B, Q> {
 
     /// Plans `job` and starts its builds.
     pub async fn spawn(&self, job: &Job, attempt: u32) -> Outcome {
+        self.spawn_queued(job, attempt, None).await
+    }
+
+    /// [`Self::spawn`] for a job that waited `queue_wait_ms` on the queue: the metric line of
+    /// the planned job says so.
+    async fn spawn_queued(&self, job: &Job, attempt: u32, queue_wait_ms: Option<i64>) -> Outcome {
         let plan = match self.planner.plan(job).await {
             Ok(p) => p,
             Err(e) => return plan_failure(&job.repository, &e),
@@ -274,6 +292,7 @@ impl<P: Planner, B: Builds, Q: Requeue> Spawner<P, B, Q> {
         let startable = startable(&plan);
         tracing::info!(job_id = %job.id, repository = %job.repository, commit = %plan.commit, planned = plan.images.len(), starting = startable.len(), "planned");
 
+        let startable_count = startable.len();
         let mut started = Vec::new();
         let mut failed = Vec::new();
         for image in startable {
@@ -283,6 +302,13 @@ impl<P: Planner, B: Builds, Q: Requeue> Spawner<P, B, Q> {
                 Err(_) => {} // reported in start_image; retrying cannot help
             }
         }
+        slipway_aws::metrics::emit(|at| {
+            let builds = slipway_core::metrics::BuildStarts {
+                started: started.len(),
+                failed: startable_count - started.len(),
+            };
+            slipway_core::metrics::job_planned(at, &job.trigger, builds, queue_wait_ms)
+        });
         if failed.is_empty() {
             return Outcome::Started { builds: started };
         }

@@ -143,7 +143,33 @@ async fn consumes_real_messages_and_reports_batch_item_failures() {
         queue: SqsJobQueue::new(sqs.clone(), &url),
         settings: settings(),
     };
+    let (logs, guard) = slipway_testkit::logs::LogCapture::start(|w| slipway_aws::logging::subscriber(w, "info"));
+    let sent_before = slipway_aws::metrics::now_ms();
     let response = spawner.handle(lambda_event(&batch, &arn)).await;
+    drop(guard);
+    // One metric line per planned job (EMF, checked by `metric_lines`): acme/site started one
+    // build and failed to start one, acme/other failed to start both; each waited on the real
+    // queue from its SentTimestamp, a few seconds at most here.
+    let mut counted: Vec<(f64, f64)> = logs
+        .metric_lines()
+        .iter()
+        .map(|l| {
+            assert_eq!(
+                (&l["JobsPlanned"], &l["Trigger"]),
+                (&json!(1.0), &json!("push"))
+            );
+            let wait = l["QueueWait"].as_f64().expect("a queued job has a wait");
+            assert!((0.0..60.0).contains(&wait), "{l}");
+            let ts = l["_aws"]["Timestamp"].as_i64().unwrap();
+            assert!(ts >= sent_before, "{l}");
+            (
+                l["BuildsStarted"].as_f64().unwrap(),
+                l["BuildsStartFailed"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    counted.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    assert_eq!(counted, [(0.0, 2.0), (1.0, 1.0)], "{}", logs.text());
     let failed: Vec<&str> = response
         .batch_item_failures
         .iter()

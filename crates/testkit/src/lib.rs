@@ -1,7 +1,8 @@
 //! What slipway's test suites share, so that no suite writes it again: git repositories made by
 //! the tests ([`git`]), the htpasswd registry and Docker engine of `tests/services.sh`
 //! ([`registry`]), a running `slipway serve` ([`serve`]), the moto server's clients, queues and
-//! topics and the Lambda runtime API's headers ([`moto`], [`lambda`]; feature `aws`), unique
+//! topics, the Lambda runtime API's headers and captured log lines ([`moto`], [`lambda`], [`logs`];
+//! feature `aws`), unique
 //! names and free ports.
 //!
 //! A dev-dependency only (`publish = false`): no product crate may depend on it. A test that
@@ -10,6 +11,8 @@
 pub mod git;
 #[cfg(feature = "aws")]
 pub mod lambda;
+#[cfg(feature = "aws")]
+pub mod logs;
 #[cfg(feature = "aws")]
 pub mod moto;
 pub mod registry;
