@@ -4,8 +4,8 @@
 //! example and to documents that break its rules.
 
 use serde_json::{Value, json};
-use slipway_testkit::logs::{LogCapture, emf_problems};
 use slipway_core::listener::Reply;
+use slipway_testkit::logs::{LogCapture, emf_problems};
 
 fn reply(body: Value) -> Reply {
     Reply {

@@ -161,7 +161,8 @@ async fn each_answer_writes_one_metric_line_with_the_answer() {
     let url = fifo_queue(&sqs).await;
     let queue = SqsJobQueue::new(sqs.clone(), &url);
     let body = fixture("push-branch.json");
-    let (logs, _guard) = slipway_testkit::logs::LogCapture::start(|w| slipway_aws::logging::subscriber(w, "info"));
+    let (logs, _guard) =
+        slipway_testkit::logs::LogCapture::start(|w| slipway_aws::logging::subscriber(w, "info"));
 
     let before = slipway_aws::metrics::now_ms();
     call(&config(), &queue, github_request("push", &body)).await;

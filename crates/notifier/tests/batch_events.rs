@@ -120,7 +120,8 @@ async fn an_unknown_part_is_refused_like_any_bad_variable() {
 #[tokio::test]
 async fn metric_lines_count_one_result_per_image_and_each_notification() {
     let sinks = Recorder::default();
-    let (logs, _guard) = slipway_testkit::logs::LogCapture::start(|w| slipway_aws::logging::subscriber(w, "info"));
+    let (logs, _guard) =
+        slipway_testkit::logs::LogCapture::start(|w| slipway_aws::logging::subscriber(w, "info"));
     for (event, publish) in [
         (
             part_event("succeeded.json", "platform", Some("linux/arm64")),

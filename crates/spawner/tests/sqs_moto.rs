@@ -143,7 +143,8 @@ async fn consumes_real_messages_and_reports_batch_item_failures() {
         queue: SqsJobQueue::new(sqs.clone(), &url),
         settings: settings(),
     };
-    let (logs, guard) = slipway_testkit::logs::LogCapture::start(|w| slipway_aws::logging::subscriber(w, "info"));
+    let (logs, guard) =
+        slipway_testkit::logs::LogCapture::start(|w| slipway_aws::logging::subscriber(w, "info"));
     let sent_before = slipway_aws::metrics::now_ms();
     let response = spawner.handle(lambda_event(&batch, &arn)).await;
     drop(guard);

@@ -34,7 +34,9 @@ impl LogCapture {
     /// tasks on the test's thread). `subscriber` builds the real logger over the capture's
     /// writer, e.g. `|w| slipway_aws::logging::subscriber(w, "info")`: the kit does not depend on
     /// the crate it tests.
-    pub fn start<S>(subscriber: impl FnOnce(LogCapture) -> S) -> (Self, tracing::subscriber::DefaultGuard)
+    pub fn start<S>(
+        subscriber: impl FnOnce(LogCapture) -> S,
+    ) -> (Self, tracing::subscriber::DefaultGuard)
     where
         S: tracing::Subscriber + Send + Sync + 'static,
     {
