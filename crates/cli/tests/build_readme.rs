@@ -64,10 +64,7 @@ fn hub(r: &Registry, refuse: bool) -> (String, Arc<Mutex<Hub>>) {
         rt.block_on(async move {
             let app = axum::Router::new()
                 .route("/v2/users/login", post(login))
-                .route(
-                    "/v2/repositories/{namespace}/{repository}/",
-                    patch(update),
-                )
+                .route("/v2/repositories/{namespace}/{repository}/", patch(update))
                 .with_state(s);
             let l = tokio::net::TcpListener::from_std(l).unwrap();
             axum::serve(l, app).await.unwrap();
@@ -83,7 +80,8 @@ async fn login(
 ) -> (StatusCode, Json<Value>) {
     let mut h = s.lock().unwrap();
     h.logins += 1;
-    let ok = !h.refuse && body["username"] == h.user.as_str() && body["password"] == h.password.as_str();
+    let ok =
+        !h.refuse && body["username"] == h.user.as_str() && body["password"] == h.password.as_str();
     if ok {
         (StatusCode::OK, Json(json!({"token": TOKEN})))
     } else {
@@ -173,7 +171,10 @@ fn image_json(a: &App, platforms: &[&str], readme_sync: Option<&str>) -> Value {
 fn assert_no_secret(log: &str, r: &Registry) {
     assert!(!log.contains(&r.password), "the password is in the log");
     assert!(!log.contains(TOKEN), "the token is in the log");
-    assert!(!log.contains(&TOKEN[..20]), "part of the token is in the log");
+    assert!(
+        !log.contains(&TOKEN[..20]),
+        "part of the token is in the log"
+    );
 }
 
 #[test]
@@ -182,9 +183,11 @@ fn a_docker_hub_images_readme_becomes_its_description_after_the_push() {
     let tmp = tempfile::tempdir().unwrap();
     let (api, seen) = hub(&r, false);
     // Longer than Docker Hub keeps: cut at 25,000 bytes, and the log says so.
-    let mut readme = String::from("\n## Web app: it's \"quoted\" $(touch /tmp/slipway-readme-pwned) ##\n\n");
+    let mut readme =
+        String::from("\n## Web app: it's \"quoted\" $(touch /tmp/slipway-readme-pwned) ##\n\n");
     while readme.len() < 30_000 {
-        readme.push_str("Some text with é and ü, a `code` span and [a link](https://example.com).\n");
+        readme
+            .push_str("Some text with é and ü, a `code` span and [a link](https://example.com).\n");
     }
     let a = app(&r, tmp.path(), "readme-hub", Some(&readme));
     let b = slipway_build_with(
@@ -208,7 +211,11 @@ fn a_docker_hub_images_readme_becomes_its_description_after_the_push() {
     assert_eq!(short_description(&readme), short);
     assert_eq!(body["description"], short, "{}", b.log);
     let full = body["full_description"].as_str().unwrap();
-    assert!(full.len() <= 25_000 && full.len() > 24_990, "{}", full.len());
+    assert!(
+        full.len() <= 25_000 && full.len() > 24_990,
+        "{}",
+        full.len()
+    );
     assert!(readme.starts_with(full));
     assert!(
         b.log.contains(&format!(
@@ -228,7 +235,10 @@ fn a_docker_hub_images_readme_becomes_its_description_after_the_push() {
     );
     // The Hub API's description, not the annotation.
     let (_, manifest) = r.manifest(&a.path, "main").unwrap();
-    assert!(!manifest.to_string().contains(DESCRIPTION_KEY), "{manifest}");
+    assert!(
+        !manifest.to_string().contains(DESCRIPTION_KEY),
+        "{manifest}"
+    );
     assert!(!Path::new("/tmp/slipway-readme-pwned").exists());
     assert_no_secret(&b.log, &r);
     remove_images(&[format!("{}:main", a.name)]);
@@ -352,7 +362,8 @@ fn an_image_without_a_readme_is_built_and_says_so() {
     );
     assert!(b.ok(), "{}", b.log);
     assert!(
-        b.log.contains("slipway: README sync skipped: no README at app/README.md"),
+        b.log
+            .contains("slipway: README sync skipped: no README at app/README.md"),
         "{}",
         b.log
     );

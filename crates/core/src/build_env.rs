@@ -713,12 +713,7 @@ mod tests {
             let err = build_env(&job(), &i, &settings).unwrap_err();
             assert_eq!(err.code(), "build_env_invalid", "{bad}");
         }
-        let vars = build_env(
-            &job(),
-            &image("index.docker.io/acme/web", "web"),
-            &settings,
-        )
-        .unwrap();
+        let vars = build_env(&job(), &image("index.docker.io/acme/web", "web"), &settings).unwrap();
         assert_eq!(get(&vars, SLIPWAY_README_SYNC).value, "dockerhub");
     }
 

@@ -783,11 +783,12 @@ deploy = ["prod"]
                 .unwrap_err();
             assert_eq!((e.line, e.key.as_str()), (line, "image[0].readme"), "{e}");
         }
-        let e = Config::parse("[[image]]\ncontext = \"web\"\nreadme_sync = \"hub\"\n")
-            .unwrap_err();
+        let e = Config::parse("[[image]]\ncontext = \"web\"\nreadme_sync = \"hub\"\n").unwrap_err();
         assert_eq!((e.line, e.key.as_str()), (3, "image[0].readme_sync"), "{e}");
         assert_eq!(
-            Config::parse("readme_sync = \"dockerhub\"").unwrap().readme_sync,
+            Config::parse("readme_sync = \"dockerhub\"")
+                .unwrap()
+                .readme_sync,
             ReadmeSync::Dockerhub
         );
     }
