@@ -329,7 +329,8 @@ impl Config {
                 Some(r) => {
                     let p = join(&context, r).map_err(|m| err(key("readme"), m.to_string()))?;
                     // A file of the repository, never its root nor a path through `..`.
-                    if p == "." || r.split('/').any(|c| c == "..") {
+                    let names_a_file = r.split('/').any(|c| !c.is_empty() && c != ".");
+                    if p == "." || !names_a_file || r.split('/').any(|c| c == "..") {
                         return Err(err(
                             key("readme"),
                             "must name a file inside the build context or below it, without `..`"
