@@ -81,6 +81,15 @@ pub const SLIPWAY_REGISTRY_PASSWORD: &str = "SLIPWAY_REGISTRY_PASSWORD";
 pub const SLIPWAY_CHILDREN: &str = "SLIPWAY_CHILDREN";
 /// Deploy targets (the deploy calls to make) when this one succeeds, separated by spaces.
 pub const SLIPWAY_DEPLOY: &str = "SLIPWAY_DEPLOY";
+/// The README whose text becomes the repository's description after the push, relative to the
+/// source root (see [`crate::readme`]).
+pub const SLIPWAY_README: &str = "SLIPWAY_README";
+/// How: `dockerhub` (Docker Hub's API, after the push), `annotation` (the
+/// `org.opencontainers.image.description` label and annotation, at build time) or `off`.
+pub const SLIPWAY_README_SYNC: &str = "SLIPWAY_README_SYNC";
+/// Docker Hub's API base URL for the README sync (default `https://hub.docker.com`): not an
+/// image's variable but the machine's; `slipway build` and `slipway serve` pass theirs through.
+pub const SLIPWAY_DOCKERHUB_API: &str = "SLIPWAY_DOCKERHUB_API";
 /// Exported by the buildspec: the digest (`sha256:...`) of the pushed manifest.
 pub const SLIPWAY_DIGEST: &str = "SLIPWAY_DIGEST";
 /// The repository's default branch (children's jobs carry it on, for the tag rules).
@@ -345,6 +354,11 @@ pub fn build_env(
     for d in &image.deploy {
         names::check_name(d).map_err(|e| BuildEnvError::invalid("deploy target", e))?;
     }
+    let readme = image
+        .readme
+        .clone()
+        .unwrap_or_else(|| crate::readme::default_readme(&image.context));
+    names::check_repo_path(&readme).map_err(|e| BuildEnvError::invalid("readme", e))?;
     let trigger = match &job.trigger {
         Trigger::Push => "push",
         Trigger::Schedule { .. } => "schedule",
@@ -394,6 +408,11 @@ pub fn build_env(
     }
     plain(SLIPWAY_CHILDREN, image.children.join(" "));
     plain(SLIPWAY_DEPLOY, image.deploy.join(" "));
+    plain(SLIPWAY_README, readme);
+    plain(
+        SLIPWAY_README_SYNC,
+        image.readme_sync.resolve(&reg.host).into(),
+    );
     if let Some((user, password)) = reg.credential_parameters(registry) {
         for (name, value) in [
             (SLIPWAY_REGISTRY_USER, user),
@@ -611,6 +630,8 @@ mod tests {
         assert_eq!(get(&vars, SLIPWAY_AUTOTEST).value, "true");
         assert_eq!(get(&vars, SLIPWAY_CHILDREN).value, "acme/web-debug");
         assert_eq!(get(&vars, SLIPWAY_DEPLOY).value, "prod-web");
+        assert_eq!(get(&vars, SLIPWAY_README).value, "web/README.md");
+        assert_eq!(get(&vars, SLIPWAY_README_SYNC).value, "dockerhub");
         assert_eq!(
             get(&vars, SLIPWAY_SOURCE_URL).value,
             "https://github.com/acme/site"
@@ -671,6 +692,29 @@ mod tests {
         assert!(vars.iter().all(|v| v.kind == VarKind::Plain));
         assert_eq!(get(&vars, SLIPWAY_REGISTRY_REGION).value, "us-east-1");
         assert_eq!(get(&vars, SLIPWAY_CONTEXT).value, ".");
+        assert_eq!(get(&vars, SLIPWAY_README).value, "README.md");
+        assert_eq!(get(&vars, SLIPWAY_README_SYNC).value, "annotation");
+    }
+
+    #[test]
+    fn readme_settings_reach_the_build() {
+        let settings = RegistrySettings::default();
+        let mut i = image("ghcr.io/acme/web", "web");
+        i.readme = Some("docs/HUB.md".into());
+        i.readme_sync = crate::readme::ReadmeSync::Dockerhub;
+        let vars = build_env(&job(), &i, &settings).unwrap();
+        assert_eq!(get(&vars, SLIPWAY_README).value, "docs/HUB.md");
+        assert_eq!(get(&vars, SLIPWAY_README_SYNC).value, "dockerhub");
+        i.readme_sync = crate::readme::ReadmeSync::Off;
+        let vars = build_env(&job(), &i, &settings).unwrap();
+        assert_eq!(get(&vars, SLIPWAY_README_SYNC).value, "off");
+        for bad in ["../x.md", "/etc/passwd", "a/./b", ""] {
+            i.readme = Some(bad.into());
+            let err = build_env(&job(), &i, &settings).unwrap_err();
+            assert_eq!(err.code(), "build_env_invalid", "{bad}");
+        }
+        let vars = build_env(&job(), &image("index.docker.io/acme/web", "web"), &settings).unwrap();
+        assert_eq!(get(&vars, SLIPWAY_README_SYNC).value, "dockerhub");
     }
 
     #[test]

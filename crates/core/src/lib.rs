@@ -15,6 +15,7 @@ pub mod names;
 pub mod notify;
 pub mod plan;
 pub mod push;
+pub mod readme;
 pub mod refs;
 pub mod retention;
 pub mod retry;

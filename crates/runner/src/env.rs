@@ -28,6 +28,9 @@ const PASSED_THROUGH: &[&str] = &[
     "AWS_DEFAULT_REGION",
     // How buildx shows progress (`plain`, `rawjson`): a display choice of the caller.
     "BUILDKIT_PROGRESS",
+    // Docker Hub's API for the README sync (default https://hub.docker.com): the machine's
+    // choice, e.g. a stand-in for tests.
+    build_env::SLIPWAY_DOCKERHUB_API,
 ];
 
 fn now_ms() -> u128 {

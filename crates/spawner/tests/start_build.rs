@@ -148,6 +148,8 @@ async fn one_start_build_per_startable_image_with_every_field() {
         ("SLIPWAY_REGISTRY_KIND", plain("dockerhub")),
         ("SLIPWAY_CHILDREN", plain("acme/web-debug")),
         ("SLIPWAY_DEPLOY", plain("prod-web")),
+        ("SLIPWAY_README", plain("web/README.md")),
+        ("SLIPWAY_README_SYNC", plain("dockerhub")),
         (
             "SLIPWAY_REGISTRY_USER",
             param("/slipway/registry/docker.io/acme/username"),

@@ -10,6 +10,7 @@ use regex::Regex;
 use serde::Deserialize;
 
 use crate::names;
+use crate::readme::ReadmeSync;
 
 /// Where the file lives, relative to the repository root.
 pub const CONFIG_PATH: &str = "slipway.toml";
@@ -50,6 +51,8 @@ struct RawConfig {
     image: Vec<RawImage>,
     #[serde(default)]
     ecr: crate::ecr::EcrSettings,
+    #[serde(default)]
+    readme_sync: ReadmeSync,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -116,6 +119,10 @@ struct RawImage {
     schedule: Option<String>,
     #[serde(default)]
     deploy: Vec<String>,
+    #[serde(default)]
+    readme: Option<String>,
+    #[serde(default)]
+    readme_sync: Option<ReadmeSync>,
     #[serde(default)]
     rule: Vec<RawRule>,
 }
@@ -197,6 +204,11 @@ pub struct ImageConfig {
     pub tag_prefix: Option<String>,
     pub schedule: Option<String>,
     pub deploy: Vec<String>,
+    /// The README (repository-relative, resolved from the context); `None`: the context's
+    /// `README.md`.
+    pub readme: Option<String>,
+    /// `None`: the file's default.
+    pub readme_sync: Option<ReadmeSync>,
     /// Index into [`Config::image_rules`].
     pub(crate) index: usize,
 }
@@ -220,6 +232,8 @@ pub struct Config {
     pub images: Vec<ImageConfig>,
     /// `[ecr]`: ECR repositories created on an image's first push.
     pub ecr: crate::ecr::EcrSettings,
+    /// Default of `readme_sync` (`auto`).
+    pub readme_sync: ReadmeSync,
     image_rules: Vec<Vec<BuildRule>>,
 }
 
@@ -311,6 +325,23 @@ impl Config {
                     )
                 })?;
             }
+            let readme = match &im.readme {
+                Some(r) => {
+                    let p = join(&context, r).map_err(|m| err(key("readme"), m.to_string()))?;
+                    // A file of the repository, never its root nor a path through `..`.
+                    let names_a_file = r.split('/').any(|c| !c.is_empty() && c != ".");
+                    if p == "." || !names_a_file || r.split('/').any(|c| c == "..") {
+                        return Err(err(
+                            key("readme"),
+                            "must name a file inside the build context or below it, without `..`"
+                                .into(),
+                        ));
+                    }
+                    names::check_repo_path(&p).map_err(|e| err(key("readme"), e.to_string()))?;
+                    Some(p)
+                }
+                None => None,
+            };
             let own = im
                 .rule
                 .iter()
@@ -333,6 +364,8 @@ impl Config {
                 tag_prefix: im.tag_prefix.clone(),
                 schedule: im.schedule.clone(),
                 deploy: im.deploy.clone(),
+                readme,
+                readme_sync: im.readme_sync,
                 index: i,
             });
         }
@@ -357,6 +390,7 @@ impl Config {
             rules,
             images,
             ecr: raw.ecr,
+            readme_sync: raw.readme_sync,
             image_rules,
         })
     }
@@ -731,6 +765,33 @@ deploy = ["prod"]
         .unwrap_err();
         assert_eq!(e.key, format!("image[0].build_args.{long}"), "{e}");
         Config::parse("[[image]]\ncontext = \"a\"\ntarget = \"runtime\"\ntag_prefix = \"web-\"\ndeploy = [\"prod.web\"]\n").unwrap();
+    }
+
+    #[test]
+    fn readme_settings() {
+        let c = Config::parse(
+            "readme_sync = \"annotation\"\n[[image]]\ncontext = \"web\"\nreadme = \"docs/HUB.md\"\nreadme_sync = \"off\"\n[[image]]\ncontext = \"api\"\nreadme = \"/README.md\"\n[[image]]\ncontext = \"db\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.readme_sync, ReadmeSync::Annotation);
+        assert_eq!(c.images[0].readme.as_deref(), Some("web/docs/HUB.md"));
+        assert_eq!(c.images[0].readme_sync, Some(ReadmeSync::Off));
+        assert_eq!(c.images[1].readme.as_deref(), Some("README.md"));
+        assert_eq!(c.images[1].readme_sync, None);
+        assert_eq!(c.images[2].readme, None);
+        for (value, line) in [("\"../README.md\"", 3), ("\".\"", 3), ("\"a/../../x\"", 3)] {
+            let e = Config::parse(&format!("[[image]]\ncontext = \"web\"\nreadme = {value}\n"))
+                .unwrap_err();
+            assert_eq!((e.line, e.key.as_str()), (line, "image[0].readme"), "{e}");
+        }
+        let e = Config::parse("[[image]]\ncontext = \"web\"\nreadme_sync = \"hub\"\n").unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (3, "image[0].readme_sync"), "{e}");
+        assert_eq!(
+            Config::parse("readme_sync = \"dockerhub\"")
+                .unwrap()
+                .readme_sync,
+            ReadmeSync::Dockerhub
+        );
     }
 
     #[test]

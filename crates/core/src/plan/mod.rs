@@ -126,6 +126,13 @@ pub struct PlannedImage {
     /// Deploy targets notified when the image is pushed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deploy: Vec<String>,
+    /// The README whose text becomes the repository's description after a push, relative to
+    /// the repository root; `None`: `README.md` of the context ([`crate::readme`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readme: Option<String>,
+    /// How the README becomes the description (`slipway.toml`'s `readme_sync`).
+    #[serde(default, skip_serializing_if = "crate::readme::ReadmeSync::is_default")]
+    pub readme_sync: crate::readme::ReadmeSync,
 }
 
 /// How many Dockerfiles are read at once.

@@ -340,6 +340,8 @@ pub fn plan(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
                 children: names_of(&specs, &children[i]),
                 schedule: c.and_then(|c| c.schedule.clone()),
                 deploy: c.map(|c| c.deploy.clone()).unwrap_or_default(),
+                readme: c.and_then(|c| c.readme.clone()),
+                readme_sync: c.and_then(|c| c.readme_sync).unwrap_or(cfg.readme_sync),
                 ecr: cfg.ecr,
             },
         );
