@@ -109,17 +109,15 @@ fn prune_own_cache(marker: &str, first_layer: &str) {
     );
 }
 
-fn image_json(name: &str, commit: &str, tags: &[&str]) -> Value {
-    json!({
-        "name": name,
-        "context": "app",
-        "dockerfile": "app/Dockerfile",
-        "commit": commit,
-        "tags": tags,
-        "platforms": PLATFORMS,
-        "reasons": ["test"],
-        "order": 0,
-    })
+/// The image of the context `app` for `PLATFORMS`.
+fn app_image(name: &str, commit: &str, tags: &[&str]) -> Value {
+    image_json(
+        name,
+        "app",
+        commit,
+        tags,
+        &[("platforms", json!(PLATFORMS))],
+    )
 }
 
 fn build_ref(
@@ -131,7 +129,7 @@ fn build_ref(
     commit: &str,
     tag: &str,
 ) -> (Build, u128) {
-    let mut p = plan(commit, vec![image_json(name, commit, &[tag])]);
+    let mut p = plan(commit, vec![app_image(name, commit, &[tag])]);
     p["ref"] = json!(git_ref);
     let t = Instant::now();
     let b = slipway_build_with(

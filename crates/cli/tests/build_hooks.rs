@@ -8,13 +8,12 @@
 
 mod buildkit_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use buildkit_support::*;
 use serde_json::json;
-use slipway_testkit::git::{commit_all, init, write};
+use slipway_testkit::git::write;
 use slipway_testkit::registry::{Registry, registry, remove_images};
-use slipway_testkit::unique;
 
 /// A tiny image (no `RUN`: nothing to execute, no network).
 const DOCKERFILE: &str = "FROM scratch\nCOPY unique.txt /unique.txt\n";
@@ -24,45 +23,32 @@ fn marker(name: &str) -> String {
     format!("#!/bin/bash\nset -eu\necho \"hook-marker {name} cwd=$(basename \"$PWD\")\"\n")
 }
 
-struct App {
-    repo: PathBuf,
-    commit: String,
-    path: String,
-    name: String,
-}
-
 /// A repository with the context `app` (Dockerfile, a unique file and `hooks`), committed with
 /// `message`, and a unique image name in the test registry.
-fn app(r: &Registry, dir: &Path, label: &str, hooks: &[(&str, String)], message: &str) -> App {
-    let repo = dir.join("repo");
-    init(&repo);
-    write(&repo, "app/Dockerfile", DOCKERFILE);
-    write(&repo, "app/unique.txt", &unique(label));
-    for (name, text) in hooks {
-        write(&repo, &format!("app/hooks/{name}"), text);
-    }
-    let commit = commit_all(&repo, message);
-    let path = unique(&format!("slipway-test/{label}"));
-    let name = format!("{}/{path}", r.host);
-    App {
-        repo,
-        commit,
-        path,
-        name,
-    }
+fn hooks_app(
+    r: &Registry,
+    dir: &Path,
+    label: &str,
+    hooks: &[(&str, String)],
+    message: &str,
+) -> App {
+    app(r, dir, label, message, |repo| {
+        write(repo, "app/Dockerfile", DOCKERFILE);
+        for (name, text) in hooks {
+            write(repo, &format!("app/hooks/{name}"), text);
+        }
+    })
 }
 
-fn image_json(a: &App, tags: &[&str], platforms: &[&str]) -> serde_json::Value {
-    json!({
-        "name": a.name,
-        "context": "app",
-        "dockerfile": "app/Dockerfile",
-        "commit": a.commit,
-        "tags": tags,
-        "platforms": platforms,
-        "reasons": ["test"],
-        "order": 0,
-    })
+/// The image of `a`'s context `app` with `tags` for `platforms`.
+fn image(a: &App, tags: &[&str], platforms: &[&str]) -> serde_json::Value {
+    image_json(
+        &a.name,
+        "app",
+        &a.commit,
+        tags,
+        &[("platforms", json!(platforms))],
+    )
 }
 
 /// The lines of the log that start with `prefix`, without it.
@@ -95,14 +81,14 @@ fn every_phase_hook_runs_in_docker_hubs_order_with_its_variables() {
         .push_str("docker image inspect \"$IMAGE_NAME\" >/dev/null && echo hook-image-present\n");
     // A commit message a shell would misread if it ever became command text.
     let message = "hooks: it's \"quoted\" $(touch /tmp/slipway-pwned) `id`";
-    let a = app(&r, tmp.path(), "hooks-all", &hooks, message);
+    let a = hooks_app(&r, tmp.path(), "hooks-all", &hooks, message);
     let short = format!("sha-{}", &a.commit[..7]);
     let b = slipway_build(
         tmp.path(),
         &r,
         "slipway-test",
         &a.repo,
-        &plan(&a.commit, vec![image_json(&a, &["main", &short], &[])]),
+        &plan(&a.commit, vec![image(&a, &["main", &short], &[])]),
         None,
     );
     assert!(b.ok(), "{}", b.log);
@@ -156,7 +142,7 @@ fn build_and_push_overrides_replace_slipways_steps_for_the_host_platform() {
             format!("{}docker push \"$IMAGE_NAME\"\n", marker("push")),
         ),
     ];
-    let a = app(&r, tmp.path(), "hooks-override", &hooks, "override");
+    let a = hooks_app(&r, tmp.path(), "hooks-override", &hooks, "override");
     let b = slipway_build(
         tmp.path(),
         &r,
@@ -164,11 +150,7 @@ fn build_and_push_overrides_replace_slipways_steps_for_the_host_platform() {
         &a.repo,
         &plan(
             &a.commit,
-            vec![image_json(
-                &a,
-                &["main", "v1"],
-                &["linux/amd64", "linux/arm64"],
-            )],
+            vec![image(&a, &["main", "v1"], &["linux/amd64", "linux/arm64"])],
         ),
         None,
     );
@@ -205,13 +187,13 @@ fn a_build_override_that_leaves_no_image_fails_clearly_and_pushes_nothing() {
     let r = registry();
     let tmp = tempfile::tempdir().unwrap();
     let hooks = vec![("build", marker("build"))];
-    let a = app(&r, tmp.path(), "hooks-noimage", &hooks, "no image");
+    let a = hooks_app(&r, tmp.path(), "hooks-noimage", &hooks, "no image");
     let b = slipway_build(
         tmp.path(),
         &r,
         "slipway-test",
         &a.repo,
-        &plan(&a.commit, vec![image_json(&a, &["main"], &[])]),
+        &plan(&a.commit, vec![image(&a, &["main"], &[])]),
         None,
     );
     assert!(!b.ok(), "{}", b.log);

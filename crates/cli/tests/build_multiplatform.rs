@@ -40,43 +40,24 @@ RUN [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox uname -m > /built-on.txt\"
 CMD [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox cat /built-on.txt; /bin/busybox uname -m\"]
 ";
 
-fn image_json(name: &str, context: &str, commit: &str, tags: &[&str]) -> serde_json::Value {
-    json!({
-        "name": name,
-        "context": context,
-        "dockerfile": format!("{context}/Dockerfile"),
-        "commit": commit,
-        "tags": tags,
-        "platforms": ["linux/amd64", "linux/arm64"],
-        "reasons": ["test"],
-        "order": 0,
-    })
+/// The image of `context` for both platforms.
+fn image_both(name: &str, context: &str, commit: &str, tags: &[&str]) -> serde_json::Value {
+    image_json(
+        name,
+        context,
+        commit,
+        tags,
+        &[("platforms", json!(["linux/amd64", "linux/arm64"]))],
+    )
 }
 
 /// A repository with one context `app` (both busyboxes, `dockerfile`, a unique file) committed,
-/// and a unique image name in the test registry: `(repo, commit, path, name)`.
-struct App {
-    repo: std::path::PathBuf,
-    commit: String,
-    path: String,
-    name: String,
-}
-
-fn app(r: &Registry, dir: &Path, dockerfile: &str, label: &str) -> App {
-    let repo = dir.join("repo");
-    init(&repo);
-    busyboxes(r, &repo.join("app"));
-    write(&repo, "app/Dockerfile", dockerfile);
-    write(&repo, "app/unique.txt", &unique(label));
-    let commit = commit_all(&repo, "app");
-    let path = unique(&format!("slipway-test/{label}"));
-    let name = format!("{}/{path}", r.host);
-    App {
-        repo,
-        commit,
-        path,
-        name,
-    }
+/// and a unique image name in the test registry.
+fn busybox_app(r: &Registry, dir: &Path, dockerfile: &str, label: &str) -> App {
+    app(r, dir, label, "app", |repo| {
+        busyboxes(r, &repo.join("app"));
+        write(repo, "app/Dockerfile", dockerfile);
+    })
 }
 
 fn local_refs(name: &str, tags: &[&str]) -> Vec<String> {
@@ -92,7 +73,7 @@ fn an_amd64_and_arm64_image_is_one_manifest_list_under_every_tag() {
         commit,
         path,
         name,
-    } = app(&r, tmp.path(), ARCH_DOCKERFILE, "multi");
+    } = busybox_app(&r, tmp.path(), ARCH_DOCKERFILE, "multi");
     let short = format!("sha-{}", &commit[..7]);
     let tags = ["main", short.as_str(), "latest"];
 
@@ -101,7 +82,7 @@ fn an_amd64_and_arm64_image_is_one_manifest_list_under_every_tag() {
         &r,
         "slipway-test",
         &repo,
-        &plan(&commit, vec![image_json(&name, "app", &commit, &tags)]),
+        &plan(&commit, vec![image_both(&name, "app", &commit, &tags)]),
         None,
     );
     assert!(b.ok(), "{}", b.log);
@@ -239,7 +220,7 @@ fn a_platform_that_fails_fails_the_image_and_pushes_nothing() {
         commit,
         path,
         name,
-    } = app(
+    } = busybox_app(
         &r,
         tmp.path(),
         "FROM scratch\nARG TARGETARCH\nCOPY busybox-${TARGETARCH} /bin/busybox\nCOPY unique.txt /unique.txt\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"test \\\"$(/bin/busybox uname -m)\\\" != aarch64\"]\n",
@@ -250,7 +231,7 @@ fn a_platform_that_fails_fails_the_image_and_pushes_nothing() {
         &r,
         "slipway-test",
         &repo,
-        &plan(&commit, vec![image_json(&name, "app", &commit, &["main"])]),
+        &plan(&commit, vec![image_both(&name, "app", &commit, &["main"])]),
         None,
     );
     assert!(!b.ok(), "{}", b.log);
@@ -277,8 +258,8 @@ fn provenance_is_attached_only_when_asked_for() {
         commit,
         path,
         name,
-    } = app(&r, tmp.path(), ARCH_DOCKERFILE, "prov");
-    let mut image = image_json(&name, "app", &commit, &["main"]);
+    } = busybox_app(&r, tmp.path(), ARCH_DOCKERFILE, "prov");
+    let mut image = image_both(&name, "app", &commit, &["main"]);
     image["attestations"] = json!(["provenance"]);
     let b = slipway_build(
         tmp.path(),
@@ -320,9 +301,9 @@ fn per_platform_builds_are_merged_into_one_list_and_keep_their_own_caches() {
         commit,
         path,
         name,
-    } = app(&r, tmp.path(), ARCH_DOCKERFILE, "parts");
+    } = busybox_app(&r, tmp.path(), ARCH_DOCKERFILE, "parts");
     let tags = ["main", "latest"];
-    let the_plan = plan(&commit, vec![image_json(&name, "app", &commit, &tags)]);
+    let the_plan = plan(&commit, vec![image_both(&name, "app", &commit, &tags)]);
 
     let mut digests = Vec::new();
     for platform in ["linux/amd64", "linux/arm64"] {

@@ -9,7 +9,7 @@ mod buildkit_support;
 use std::path::Path;
 use std::time::Instant;
 
-use buildkit_support::{Build, plan, slipway_build_secrets};
+use buildkit_support::{Build, image_json, plan, slipway_build_secrets};
 use serde_json::{Value, json};
 use slipway_testkit::git::{commit_all, init};
 use slipway_testkit::registry::{Registry, docker, registry};
@@ -57,17 +57,21 @@ fn secrets_for(r: &Registry, namespace: &str, password: &str) -> String {
     .secrets(namespace)
 }
 
-fn image_json(name: &str, context: &str, commit: &str, tags: &[&str], autotest: bool) -> Value {
-    json!({
-        "name": name,
-        "context": context,
-        "dockerfile": format!("{context}/Dockerfile"),
-        "commit": commit,
-        "tags": tags,
-        "autotest": autotest,
-        "reasons": ["test"],
-        "order": 0,
-    })
+/// The image of `context`, with its `autotest` flag.
+fn image_with_autotest(
+    name: &str,
+    context: &str,
+    commit: &str,
+    tags: &[&str],
+    autotest: bool,
+) -> Value {
+    image_json(
+        name,
+        context,
+        commit,
+        tags,
+        &[("autotest", json!(autotest))],
+    )
 }
 
 fn remove_local(name: &str, tags: &[&str]) {
@@ -86,7 +90,7 @@ fn builds_pushes_every_tag_with_labels_and_reuses_the_cache() {
     let name = format!("{}/{path}", r.host);
     let short = format!("sha-{}", &commit[..7]);
     let tags = ["main", short.as_str(), "latest"];
-    let image = image_json(&name, "app", &commit, &tags, false);
+    let image = image_with_autotest(&name, "app", &commit, &tags, false);
     let secrets = secrets_for(&r, "slipway-test", &r.password);
 
     let t1 = Instant::now();
@@ -206,7 +210,7 @@ fn a_failing_autotest_pushes_nothing() {
     let path = unique("slipway-test/autotest");
     let name = format!("{}/{path}", r.host);
     let tags = ["main", "extra"];
-    let image = image_json(&name, "svc", &commit, &tags, true);
+    let image = image_with_autotest(&name, "svc", &commit, &tags, true);
     let out = build(
         tmp.path(),
         &repo,
@@ -240,7 +244,7 @@ fn a_passing_autotest_pushes() {
     let commit = repo_with(&r, &repo, "svc", &[("docker-compose.test.yml", compose)]);
     let path = unique("slipway-test/autotest-ok");
     let name = format!("{}/{path}", r.host);
-    let image = image_json(&name, "svc", &commit, &["main"], true);
+    let image = image_with_autotest(&name, "svc", &commit, &["main"], true);
     let out = build(
         tmp.path(),
         &repo,
@@ -268,7 +272,7 @@ fn a_wrong_registry_password_fails_clearly_without_the_password_in_the_log() {
     let path = unique("slipway-test/badlogin");
     let name = format!("{}/{path}", r.host);
     let wrong = "wrong-Pa55word-that-must-not-leak";
-    let image = image_json(&name, "app", &commit, &["main"], false);
+    let image = image_with_autotest(&name, "app", &commit, &["main"], false);
     let out = build(
         tmp.path(),
         &repo,
@@ -326,7 +330,7 @@ fn a_context_named_with_shell_metacharacters_is_built_as_data() {
     let commit = repo_with(&r, &repo, context, &[]);
     let path = unique("slipway-test/meta");
     let name = format!("{}/{path}", r.host);
-    let image = image_json(&name, context, &commit, &["main"], false);
+    let image = image_with_autotest(&name, context, &commit, &["main"], false);
     let out = build(
         tmp.path(),
         &repo,
@@ -356,7 +360,7 @@ fn an_invalid_image_name_is_refused_before_anything_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
     let commit = repo_with(&r, &repo, "app", &[]);
-    let image = image_json(
+    let image = image_with_autotest(
         "acme/web;touch /tmp/slipway-pwned-name",
         "app",
         &commit,

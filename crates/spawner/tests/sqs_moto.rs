@@ -22,44 +22,7 @@ use slipway_spawner::Spawner;
 fn lambda_event(messages: &[aws_sdk_sqs::types::Message], queue_arn: &str) -> SqsEvent {
     let records: Vec<_> = messages
         .iter()
-        .map(|m| {
-            let attrs: serde_json::Map<String, serde_json::Value> = m
-                .attributes()
-                .map(|a| {
-                    a.iter()
-                        .map(|(k, v)| (k.as_str().to_string(), json!(v)))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let msg_attrs: serde_json::Map<String, serde_json::Value> = m
-                .message_attributes()
-                .map(|a| {
-                    a.iter()
-                        .map(|(k, v)| {
-                            (
-                                k.clone(),
-                                json!({
-                                    "stringValue": v.string_value(),
-                                    "dataType": v.data_type(),
-                                    "stringListValues": [], "binaryListValues": []
-                                }),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            json!({
-                "messageId": m.message_id(),
-                "receiptHandle": m.receipt_handle(),
-                "body": m.body(),
-                "attributes": attrs,
-                "messageAttributes": msg_attrs,
-                "md5OfBody": m.md5_of_body(),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": "us-east-1",
-            })
-        })
+        .map(|m| slipway_testkit::lambda::sqs_record(m, queue_arn))
         .collect();
     serde_json::from_value(json!({ "Records": records })).unwrap()
 }

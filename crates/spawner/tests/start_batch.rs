@@ -16,7 +16,7 @@ use aws_sdk_codebuild::operation::start_build::StartBuildInput;
 use aws_sdk_codebuild::operation::start_build_batch::{
     StartBuildBatchInput, StartBuildBatchOutput,
 };
-use aws_sdk_codebuild::types::{BuildBatch, EnvironmentType, SourceType};
+use aws_sdk_codebuild::types::{BuildBatch, EnvironmentType};
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
 use common::*;
 use serde_json::json;
@@ -125,13 +125,7 @@ async fn native_platforms_are_one_batch_and_the_rest_single_builds() {
 
     // The two-platform image: one batch, field by field.
     let req = batches.lock().unwrap()[0].clone();
-    assert_eq!(req.project_name(), Some("slipway-builds"));
-    assert_eq!(req.source_version(), Some(COMMIT));
-    assert_eq!(req.source_type_override(), Some(&SourceType::Github));
-    assert_eq!(
-        req.source_location_override(),
-        Some("https://github.com/acme/site.git")
-    );
+    assert_source_of_job!(req);
     assert_eq!(
         req.idempotency_token(),
         Some(idempotency_token(DELIVERY, "ghcr.io/acme/web", COMMIT).as_str())

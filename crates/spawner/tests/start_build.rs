@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_codebuild::Client;
 use aws_sdk_codebuild::config::retry::RetryConfig;
-use aws_sdk_codebuild::types::{EnvironmentVariableType, SourceType};
+use aws_sdk_codebuild::types::EnvironmentVariableType;
 use aws_smithy_mocks::{MockResponse, RuleMode, mock, mock_client};
 use common::*;
 use serde_json::json;
@@ -86,13 +86,7 @@ async fn one_start_build_per_startable_image_with_every_field() {
     assert_eq!(rule.num_calls(), 2);
 
     for (req, image) in reqs.iter().zip(["acme/web", "ghcr.io/acme/api"]) {
-        assert_eq!(req.project_name(), Some("slipway-builds"));
-        assert_eq!(req.source_version(), Some(COMMIT));
-        assert_eq!(req.source_type_override(), Some(&SourceType::Github));
-        assert_eq!(
-            req.source_location_override(),
-            Some("https://github.com/acme/site.git")
-        );
+        assert_source_of_job!(req);
         assert_eq!(req.buildspec_override(), Some(BUILDSPEC));
         assert!(BUILDSPEC.contains("version: 0.2"));
         assert_eq!(

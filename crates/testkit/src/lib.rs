@@ -1,7 +1,7 @@
 //! What slipway's test suites share, so that no suite writes it again: git repositories made by
 //! the tests ([`git`]), the htpasswd registry and Docker engine of `tests/services.sh`
 //! ([`registry`]), a running `slipway serve` ([`serve`]), the moto server's clients, queues and
-//! topics, the Lambda runtime API's headers and captured log lines ([`moto`], [`lambda`], [`logs`];
+//! topics, a local Lambda runtime API and captured log lines ([`moto`], [`lambda`], [`logs`];
 //! feature `aws`), unique
 //! names and free ports.
 //!

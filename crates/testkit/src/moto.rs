@@ -46,14 +46,23 @@ pub async fn queue(
         Some(p) => format!("{}.fifo", crate::unique(p)),
         None => crate::unique(prefix),
     };
-    let mut req = sqs.create_queue().queue_name(&name);
+    queue_named(sqs, &name, attributes).await
+}
+
+/// Creates the queue `name` (the caller made it unique) with `attributes`.
+pub async fn queue_named(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    attributes: &[(QueueAttributeName, &str)],
+) -> Queue {
+    let mut req = sqs.create_queue().queue_name(name);
     for (k, v) in attributes {
         req = req.attributes(k.clone(), *v);
     }
     let url = req
         .send()
         .await
-        .expect("create queue on moto")
+        .unwrap_or_else(|e| panic!("create queue {name} on moto: {e:?}"))
         .queue_url
         .expect("moto answers the queue's URL");
     let arn = sqs

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use base64::Engine;
 use serde_json::{Value, json};
+use slipway_testkit::moto::Queue;
 
 pub use codebuild::CodeBuild;
 pub use github::LocalGitHub;
@@ -148,34 +149,6 @@ impl Drop for Bench {
     }
 }
 
-async fn create_queue(
-    sqs: &aws_sdk_sqs::Client,
-    name: &str,
-    attributes: &[(QueueAttributeName, String)],
-) -> (String, String) {
-    let mut req = sqs.create_queue().queue_name(name);
-    for (k, v) in attributes {
-        req = req.attributes(k.clone(), v);
-    }
-    let url = req
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("moto SQS create_queue {name}: {e:?}"))
-        .queue_url
-        .unwrap();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&QueueAttributeName::QueueArn]
-        .clone();
-    (url, arn)
-}
-
 impl Bench {
     /// Starts everything for a new git repository served as `repository` (`owner/name`), with
     /// one commit (a README) on `main`. Images go to `<registry>/<unique namespace>/...`.
@@ -230,32 +203,38 @@ impl Bench {
 
         // SQS: the jobs queue as the template makes it (FIFO, content-based deduplication,
         // a dead-letter queue after 5 receives), with a short visibility timeout.
-        let (jobs_dlq_url, jobs_dlq_arn) = create_queue(
+        let jobs_dlq = slipway_testkit::moto::queue_named(
             &sqs,
             &format!("{u}-jobs-dlq.fifo"),
-            &[(QueueAttributeName::FifoQueue, "true".into())],
+            &[(QueueAttributeName::FifoQueue, "true")],
         )
         .await;
-        let (jobs_url, jobs_arn) = create_queue(
+        let visibility = VISIBILITY_TIMEOUT_SECS.to_string();
+        let redrive =
+            json!({"deadLetterTargetArn": jobs_dlq.arn, "maxReceiveCount": 5}).to_string();
+        let Queue {
+            url: jobs_url,
+            arn: jobs_arn,
+        } = slipway_testkit::moto::queue_named(
             &sqs,
             &format!("{u}-jobs.fifo"),
             &[
-                (QueueAttributeName::FifoQueue, "true".into()),
-                (QueueAttributeName::ContentBasedDeduplication, "true".into()),
-                (
-                    QueueAttributeName::VisibilityTimeout,
-                    VISIBILITY_TIMEOUT_SECS.to_string(),
-                ),
-                (
-                    QueueAttributeName::RedrivePolicy,
-                    json!({"deadLetterTargetArn": jobs_dlq_arn, "maxReceiveCount": 5}).to_string(),
-                ),
+                (QueueAttributeName::FifoQueue, "true"),
+                (QueueAttributeName::ContentBasedDeduplication, "true"),
+                (QueueAttributeName::VisibilityTimeout, &visibility),
+                (QueueAttributeName::RedrivePolicy, &redrive),
             ],
         )
         .await;
-        let (events_dlq_url, _) = create_queue(&sqs, &format!("{u}-events-dlq"), &[]).await;
+        let events_dlq_url =
+            slipway_testkit::moto::queue_named(&sqs, &format!("{u}-events-dlq"), &[])
+                .await
+                .url;
         // EventBridge's target for the notifier rule: the bench invokes the notifier from it.
-        let (events_url, events_arn) = create_queue(&sqs, &format!("{u}-events"), &[]).await;
+        let Queue {
+            url: events_url,
+            arn: events_arn,
+        } = slipway_testkit::moto::queue_named(&sqs, &format!("{u}-events"), &[]).await;
 
         // DynamoDB: the deliveries table as the template makes it (key, TTL attribute).
         let deliveries_table = format!("{u}-deliveries");
@@ -273,16 +252,17 @@ impl Bench {
             .unwrap();
         let mut subscribers = BTreeMap::new();
         for format in ["text", "json", "chatbot"] {
-            let (url, arn) = create_queue(&sqs, &format!("{u}-sns-{format}"), &[]).await;
-            sns.subscribe()
-                .topic_arn(&topic_arn)
-                .protocol("sqs")
-                .endpoint(&arn)
-                .attributes("FilterPolicy", json!({"format": [format]}).to_string())
-                .send()
-                .await
-                .unwrap();
-            subscribers.insert(format, url);
+            let queue =
+                slipway_testkit::moto::queue_named(&sqs, &format!("{u}-sns-{format}"), &[]).await;
+            let filter = json!({"format": [format]}).to_string();
+            slipway_testkit::moto::subscribe(
+                &sns,
+                &topic_arn,
+                &queue,
+                &[("FilterPolicy", &filter)],
+            )
+            .await;
+            subscribers.insert(format, queue.url);
         }
 
         // EventBridge: a bus with the template's build state rule, targeting the events queue.
@@ -457,7 +437,7 @@ impl Bench {
             dynamodb,
             deliveries_table,
             jobs_url,
-            jobs_dlq_url,
+            jobs_dlq_url: jobs_dlq.url,
             events_url,
             events_dlq_url,
             topic_arn,
@@ -620,13 +600,13 @@ impl Bench {
     /// `MessageAttributes`), oldest first.
     pub async fn sns_messages(&self, format: &'static str) -> Vec<Value> {
         let url = &self.subscribers[format];
-        let fresh = drain(&self.sqs, url).await;
+        let fresh = slipway_testkit::moto::drain_bodies(&self.sqs, url, 0).await;
         let mut received = self.received.lock().unwrap();
         let list = received.entry(format).or_default();
         list.extend(
             fresh
                 .iter()
-                .map(|m| serde_json::from_str(m.body().unwrap_or("null")).unwrap_or(Value::Null)),
+                .map(|body| serde_json::from_str(body).unwrap_or(Value::Null)),
         );
         list.clone()
     }
@@ -756,35 +736,6 @@ pub fn apigw_event(headers: &[(&str, &str)], body: &[u8]) -> Value {
     })
 }
 
-/// Receives and deletes every message on a queue.
-pub async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
-    let mut all = Vec::new();
-    loop {
-        let msgs = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .message_attribute_names("All")
-            .send()
-            .await
-            .unwrap()
-            .messages
-            .unwrap_or_default();
-        if msgs.is_empty() {
-            return all;
-        }
-        for m in &msgs {
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-        all.extend(msgs);
-    }
-}
-
 /// Lambda's SQS event source mapping for the spawner: batches of up to ten, the
 /// `batchItemFailures` left on the queue (they come back after the visibility timeout), the rest
 /// deleted. A failed invocation deletes nothing.
@@ -815,36 +766,7 @@ async fn sqs_event_source(
         }
         let records: Vec<Value> = msgs
             .iter()
-            .map(|m| {
-                let attrs: serde_json::Map<String, Value> = m
-                    .attributes()
-                    .map(|a| {
-                        a.iter()
-                            .map(|(k, v)| (k.as_str().to_string(), json!(v)))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let mattrs: serde_json::Map<String, Value> = m
-                    .message_attributes()
-                    .map(|a| {
-                        a.iter()
-                            .map(|(k, v)| {
-                                (
-                                    k.clone(),
-                                    json!({"stringValue": v.string_value(), "dataType": v.data_type(),
-                                           "stringListValues": [], "binaryListValues": []}),
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                json!({
-                    "messageId": m.message_id(), "receiptHandle": m.receipt_handle(),
-                    "body": m.body(), "attributes": attrs, "messageAttributes": mattrs,
-                    "md5OfBody": m.md5_of_body(), "eventSource": "aws:sqs",
-                    "eventSourceARN": arn, "awsRegion": "us-east-1",
-                })
-            })
+            .map(|m| slipway_testkit::lambda::sqs_record(m, &arn))
             .collect();
         let ids: Vec<String> = msgs
             .iter()

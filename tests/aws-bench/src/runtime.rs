@@ -1,169 +1,54 @@
-//! A local Lambda runtime API (the `/2018-06-01/runtime/...` endpoints a Lambda sandbox serves)
-//! that runs one Lambda binary as a long-lived process and hands it invocations one at a time,
-//! as Lambda does for one warm instance. Each invocation's answer (or error) goes back to the
-//! caller; every line the process writes is kept, parsed as JSON where it is JSON, so a test can
-//! assert what was logged.
-//!
-//! The listener's cold-start bench (issue 22) has its own one-event runtime API that measures a
-//! start; this one serves many events to one start. Both belong in `crates/testkit` once it lands.
+//! One Lambda function on the bench: its binary run as a long-lived process under the kit's local
+//! Lambda runtime API (`slipway_testkit::lambda::RuntimeApi`, the `/2018-06-01/runtime/...`
+//! endpoints a Lambda sandbox serves), handed invocations one at a time, as Lambda does for one
+//! warm instance. Each invocation's answer (or error) goes back to the caller; every line the
+//! process writes is kept, parsed as JSON where it is JSON, so a test can assert what was logged.
 
-use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::{Path as UrlPath, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
 use serde_json::Value;
+use slipway_testkit::lambda::RuntimeApi;
 use tokio::io::AsyncBufReadExt;
-use tokio::sync::{Notify, oneshot};
 
 /// How long one invocation may take before the bench gives up on it.
 pub const INVOKE_TIMEOUT: Duration = Duration::from_secs(120);
 
 type Answer = Result<Value, Value>;
 
-#[derive(Default)]
-struct Runtime {
-    pending: Mutex<VecDeque<(String, Value, oneshot::Sender<Answer>)>>,
-    ready: Notify,
-    inflight: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
-    init_error: Mutex<Option<String>>,
-    function_arn: String,
-}
-
-async fn next(State(rt): State<Arc<Runtime>>) -> (HeaderMap, String) {
-    loop {
-        let item = rt.pending.lock().unwrap().pop_front();
-        if let Some((id, event, answer)) = item {
-            rt.inflight.lock().unwrap().insert(id.clone(), answer);
-            let mut h = HeaderMap::new();
-            h.insert("lambda-runtime-aws-request-id", id.parse().unwrap());
-            let deadline = time::OffsetDateTime::now_utc().unix_timestamp() as u128 * 1000
-                + INVOKE_TIMEOUT.as_millis();
-            h.insert(
-                "lambda-runtime-deadline-ms",
-                deadline.to_string().parse().unwrap(),
-            );
-            h.insert(
-                "lambda-runtime-invoked-function-arn",
-                rt.function_arn.parse().unwrap(),
-            );
-            h.insert(
-                "lambda-runtime-trace-id",
-                "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0"
-                    .parse()
-                    .unwrap(),
-            );
-            return (h, event.to_string());
-        }
-        rt.ready.notified().await;
-    }
-}
-
-async fn response(
-    State(rt): State<Arc<Runtime>>,
-    UrlPath(id): UrlPath<String>,
-    body: String,
-) -> StatusCode {
-    if let Some(tx) = rt.inflight.lock().unwrap().remove(&id) {
-        let v = serde_json::from_str(&body).unwrap_or(Value::String(body));
-        let _ = tx.send(Ok(v));
-    }
-    StatusCode::ACCEPTED
-}
-
-async fn error(
-    State(rt): State<Arc<Runtime>>,
-    UrlPath(id): UrlPath<String>,
-    body: String,
-) -> StatusCode {
-    if let Some(tx) = rt.inflight.lock().unwrap().remove(&id) {
-        let v = serde_json::from_str(&body).unwrap_or(Value::String(body));
-        let _ = tx.send(Err(v));
-    }
-    StatusCode::ACCEPTED
-}
-
-async fn init_error(State(rt): State<Arc<Runtime>>, body: String) -> StatusCode {
-    *rt.init_error.lock().unwrap() = Some(body);
-    StatusCode::ACCEPTED
-}
-
-/// A runtime API for one instance of `name`, on its own port.
-async fn serve(name: &str) -> (Arc<Runtime>, String, tokio::task::JoinHandle<()>) {
-    let rt = Arc::new(Runtime {
-        function_arn: format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"),
-        ..Runtime::default()
-    });
-    let app = Router::new()
-        .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route(
-            "/2018-06-01/runtime/invocation/{id}/response",
-            post(response),
-        )
-        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
-        .route("/2018-06-01/runtime/init/error", post(init_error))
-        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
-        .with_state(rt.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api = listener.local_addr().unwrap().to_string();
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (rt, api, server)
-}
-
 /// One Lambda function: its binary, running under its own runtime API.
 pub struct Function {
     pub name: String,
     bin: PathBuf,
     env: Vec<(String, String)>,
-    rt: Arc<Runtime>,
-    api: String,
+    api: RuntimeApi,
     child: Mutex<Option<tokio::process::Child>>,
     logs: Arc<Mutex<Vec<Value>>>,
-    server: tokio::task::JoinHandle<()>,
 }
 
 impl Function {
     /// Starts `bin` with a cleared environment plus Lambda's own variables and `env`.
     pub async fn start(name: &str, bin: &Path, env: Vec<(String, String)>) -> Function {
-        let (rt, api, server) = serve(name).await;
         let f = Function {
             name: name.to_string(),
             bin: bin.to_path_buf(),
             env,
-            rt,
-            api,
+            api: RuntimeApi::start(name, INVOKE_TIMEOUT).await,
             child: Mutex::new(None),
             logs: Arc::default(),
-            server,
         };
         f.spawn();
         f
     }
 
     fn spawn(&self) {
-        let mut cmd = tokio::process::Command::new(&self.bin);
-        cmd.env_clear()
-            .env("AWS_LAMBDA_RUNTIME_API", &self.api)
-            .env("AWS_LAMBDA_FUNCTION_NAME", &self.name)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-            .env(
-                "AWS_LAMBDA_LOG_GROUP_NAME",
-                format!("/aws/lambda/{}", self.name),
-            )
-            .env("RUST_LOG", "info")
+        let mut cmd = self.api.command(&self.bin);
+        cmd.env("RUST_LOG", "info")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true);
+            .stderr(std::process::Stdio::piped());
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("{} cannot start: {e}", self.bin.display()));
@@ -201,9 +86,7 @@ impl Function {
         // A new runtime API too: the killed instance's `next` long-poll may still be waiting in
         // the old one (the server does not notice the closed connection), and would take the
         // next invocation to a process that no longer exists.
-        let (rt, api, server) = serve(&self.name).await;
-        self.server.abort();
-        (self.rt, self.api, self.server) = (rt, api, server);
+        self.api = RuntimeApi::start(&self.name, INVOKE_TIMEOUT).await;
         for (k, v) in changes {
             self.env.retain(|(n, _)| n != k);
             self.env.push((k.to_string(), v.to_string()));
@@ -214,18 +97,14 @@ impl Function {
     /// Invokes the function with `event` and waits for its answer: `Ok(result)` or
     /// `Err(error object)` as the runtime reported it.
     pub async fn invoke(&self, event: Value) -> Answer {
-        let id = uuid::Uuid::new_v4().to_string();
-        let (tx, rx) = oneshot::channel();
-        self.rt.pending.lock().unwrap().push_back((id, event, tx));
-        self.rt.ready.notify_one();
-        match tokio::time::timeout(INVOKE_TIMEOUT, rx).await {
-            Ok(Ok(answer)) => answer,
-            _ => panic!(
-                "{} did not answer within {INVOKE_TIMEOUT:?} (init error: {:?}); its log:\n{}",
-                self.name,
-                self.rt.init_error.lock().unwrap(),
-                self.log_text()
-            ),
+        match self
+            .api
+            .invoke(event.to_string())
+            .answer(INVOKE_TIMEOUT)
+            .await
+        {
+            Ok(answer) => answer.result,
+            Err(no) => panic!("{}: {no}; its log:\n{}", self.name, self.log_text()),
         }
     }
 
@@ -256,7 +135,6 @@ impl Drop for Function {
         if let Some(mut c) = self.child.lock().unwrap().take() {
             let _ = c.start_kill();
         }
-        self.server.abort();
     }
 }
 

@@ -1,6 +1,6 @@
 //! What the BuildKit tests of the `slipway` binary share on top of `slipway_testkit`: `slipway
-//! build` runs of a plan, the shipped buildspec with extra variables, images run per platform,
-//! and the steps BuildKit reported. (The registry's manifest and blob API is
+//! build` runs of a plan, the repositories and images the plans name, the shipped buildspec with
+//! extra variables, images run per platform, and the steps BuildKit reported. (The registry's manifest and blob API is
 //! `slipway_testkit::registry::Registry`'s.)
 
 #![allow(dead_code)]
@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
+use slipway_testkit::git::{commit_all, init, write};
 use slipway_testkit::registry::Registry;
 use slipway_testkit::unique;
 
@@ -115,6 +116,60 @@ pub fn plan(commit: &str, images: Vec<Value>) -> Value {
         "changes": {"source": "all", "reason": "test"},
         "images": images,
     })
+}
+
+/// An image of a plan as the planner writes it: `name` built from `context`'s Dockerfile at
+/// `commit`, tagged `tags`, with the fields `more` (`platforms`, `autotest`, ...) added.
+pub fn image_json(
+    name: &str,
+    context: &str,
+    commit: &str,
+    tags: &[&str],
+    more: &[(&str, Value)],
+) -> Value {
+    let mut image = json!({
+        "name": name,
+        "context": context,
+        "dockerfile": format!("{context}/Dockerfile"),
+        "commit": commit,
+        "tags": tags,
+        "reasons": ["test"],
+        "order": 0,
+    });
+    for (k, v) in more {
+        image[*k] = v.clone();
+    }
+    image
+}
+
+/// A repository made by the test and committed, and a unique image name for it in the test
+/// registry.
+pub struct App {
+    pub repo: PathBuf,
+    pub commit: String,
+    /// The image's path under the registry's host.
+    pub path: String,
+    /// `host/path`.
+    pub name: String,
+}
+
+/// The repository `dir/repo` with what `fill` writes into it and a unique file `app/unique.txt`
+/// (no other test's image has its layers), committed with `message`; its image named after
+/// `label`.
+pub fn app(r: &Registry, dir: &Path, label: &str, message: &str, fill: impl FnOnce(&Path)) -> App {
+    let repo = dir.join("repo");
+    init(&repo);
+    fill(&repo);
+    write(&repo, "app/unique.txt", &unique(label));
+    let commit = commit_all(&repo, message);
+    let path = unique(&format!("slipway-test/{label}"));
+    let name = format!("{}/{path}", r.host);
+    App {
+        repo,
+        commit,
+        path,
+        name,
+    }
 }
 
 /// The shipped buildspec with extra `env.variables`, as a CodeBuild batch's build graph adds

@@ -1,60 +1,20 @@
-//! A small local Lambda runtime API (the `/2018-06-01/runtime/...` endpoints a Lambda sandbox
-//! serves) that hands the listener binary one API Gateway event, and what a run of the binary
-//! under it shows: when it asked for its first event, its answer, its start-up log line and its
-//! peak memory. Used by the memory test and the cold-start benchmark (`benches/cold_start.rs`
-//! includes this file). SSM and SQS are the moto server's (`tests/services.sh start`).
+//! The listener binary under the kit's local Lambda runtime API
+//! (`slipway_testkit::lambda::RuntimeApi`, the `/2018-06-01/runtime/...` endpoints a Lambda
+//! sandbox serves), handed one API Gateway event, and what a run of the binary under it shows:
+//! when it asked for its first event, its answer, its start-up log line and its peak memory. Used
+//! by the memory test and the cold-start benchmark (`benches/cold_start.rs` includes this file).
+//! SSM and SQS are the moto server's (`tests/services.sh start`).
 
 #![allow(dead_code)]
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
 use base64::Engine;
+use slipway_testkit::lambda::RuntimeApi;
 use tokio::io::AsyncBufReadExt;
-use tokio::sync::mpsc;
 
 /// The secret the binary reads from SSM; events are signed with it.
 pub const SECRET: &str = "a-long-runtime-api-webhook-secret";
-
-/// What the runtime API saw, and when.
-#[derive(Debug)]
-enum Seen {
-    Next(Instant),
-    Response(Instant, String),
-    Error(Instant, String),
-}
-
-#[derive(Clone)]
-struct Runtime {
-    event: Arc<Vec<u8>>,
-    served: Arc<Mutex<bool>>,
-    seen: mpsc::UnboundedSender<Seen>,
-}
-
-async fn next(State(rt): State<Runtime>) -> (HeaderMap, Vec<u8>) {
-    let _ = rt.seen.send(Seen::Next(Instant::now()));
-    let first = !std::mem::replace(&mut *rt.served.lock().unwrap(), true);
-    if !first {
-        // One invocation per start; the process is measured and killed while it waits here.
-        tokio::time::sleep(Duration::from_secs(3600)).await;
-    }
-    let h = slipway_testkit::lambda::invocation_headers("req-1", "slipway-listener");
-    (h, rt.event.as_ref().clone())
-}
-
-async fn response(State(rt): State<Runtime>, Path(_id): Path<String>, body: String) -> StatusCode {
-    let _ = rt.seen.send(Seen::Response(Instant::now(), body));
-    StatusCode::ACCEPTED
-}
-
-async fn error(State(rt): State<Runtime>, body: String) -> StatusCode {
-    let _ = rt.seen.send(Seen::Error(Instant::now(), body));
-    StatusCode::ACCEPTED
-}
 
 /// The API Gateway HTTP API event (payload 2.0) for a signed push of `body`, base64-encoded as
 /// API Gateway sends a body it does not know to be text.
@@ -142,35 +102,13 @@ pub fn listener_bin() -> String {
 /// Starts the listener binary under a fresh local runtime API, hands it `event`, and waits for its
 /// answer (at most 60 s).
 pub async fn run_once(aws: &Aws, event: Vec<u8>, rust_log: &str) -> Run {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let rt = Runtime {
-        event: Arc::new(event),
-        served: Arc::default(),
-        seen: tx,
-    };
-    let app = Router::new()
-        .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route(
-            "/2018-06-01/runtime/invocation/{id}/response",
-            post(response),
-        )
-        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
-        .route("/2018-06-01/runtime/init/error", post(error))
-        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
-        .with_state(rt);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let api = RuntimeApi::start("slipway-listener", Duration::from_secs(30)).await;
+    // One invocation per start; the process is measured and killed while it waits for the next.
+    let invocation = api.invoke(event);
 
     let start = Instant::now();
-    let mut child = tokio::process::Command::new(listener_bin())
-        .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "slipway-listener")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "runtime-api")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "runtime-api")
+    let mut child = api
+        .command(listener_bin())
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -181,7 +119,6 @@ pub async fn run_once(aws: &Aws, event: Vec<u8>, rust_log: &str) -> Run {
         .env("SLIPWAY_BRANCHES", "$default")
         .env("RUST_LOG", rust_log)
         .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .expect("the listener binary starts");
     let stdout = child.stdout.take().unwrap();
@@ -197,24 +134,21 @@ pub async fn run_once(aws: &Aws, event: Vec<u8>, rust_log: &str) -> Run {
         }
         started
     });
-    let mut init_at = None;
-    let (answered_at, answer) = loop {
-        let seen = tokio::time::timeout(Duration::from_secs(60), rx.recv())
-            .await
-            .expect("the listener answered within 60 s")
-            .expect("the runtime API is up");
-        match seen {
-            Seen::Next(at) if init_at.is_none() => init_at = Some(at),
-            Seen::Next(_) => {}
-            Seen::Response(at, body) => break (at, serde_json::from_str(&body).unwrap()),
-            Seen::Error(_, body) => panic!("the listener reported an error: {body}"),
-        }
+    let answer = match invocation.answer(Duration::from_secs(60)).await {
+        Ok(answer) => answer,
+        Err(no) => panic!("the listener did not answer: {no}"),
+    };
+    let answered_at = answer.at;
+    let answer = match answer.result {
+        Ok(answer) => answer,
+        Err(body) => panic!("the listener reported an error: {body}"),
     };
     // The answer is out; the process now waits for its next event. Its peak is final.
     let pid = child.id().expect("the process is running");
     let peak_rss_kib = peak_rss_kib(pid);
     child.kill().await.ok();
-    server.abort();
+    let init_at = api.first_asked();
+    drop(api);
     let started_log = tokio::time::timeout(Duration::from_secs(5), log)
         .await
         .ok()

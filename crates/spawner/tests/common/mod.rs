@@ -172,3 +172,25 @@ pub fn image_of(req: &StartBuildInput) -> String {
         .map(|v| v.value().to_string())
         .unwrap_or_default()
 }
+
+/// Asserts what every start request of the job (`StartBuild` or `StartBuildBatch`, whose inputs
+/// share no type) says of its source: the project, the job's commit, the repository on GitHub.
+// Not every suite that includes this module checks a start request (as `dead_code` above).
+#[allow(unused_macros)]
+macro_rules! assert_source_of_job {
+    ($req:expr) => {{
+        let req = &$req;
+        assert_eq!(req.project_name(), Some("slipway-builds"));
+        assert_eq!(req.source_version(), Some($crate::common::COMMIT));
+        assert_eq!(
+            req.source_type_override(),
+            Some(&aws_sdk_codebuild::types::SourceType::Github)
+        );
+        assert_eq!(
+            req.source_location_override(),
+            Some("https://github.com/acme/site.git")
+        );
+    }};
+}
+#[allow(unused_imports)]
+pub(crate) use assert_source_of_job;
