@@ -11,7 +11,7 @@
 
 mod buildkit_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
@@ -21,9 +21,8 @@ use axum::routing::{patch, post};
 use buildkit_support::*;
 use serde_json::{Value, json};
 use slipway_core::readme::short_description;
-use slipway_testkit::git::{commit_all, init, write};
+use slipway_testkit::git::write;
 use slipway_testkit::registry::{Registry, registry, remove_images};
-use slipway_testkit::unique;
 
 const DOCKERFILE: &str = "FROM scratch\nCOPY unique.txt /unique.txt\n";
 const DESCRIPTION_KEY: &str = "org.opencontainers.image.description";
@@ -52,24 +51,11 @@ fn hub(r: &Registry, refuse: bool) -> (String, Arc<Mutex<Hub>>) {
         password: r.password.clone(),
         ..Hub::default()
     }));
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.set_nonblocking(true).unwrap();
-    let port = l.local_addr().unwrap().port();
-    let s = state.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let app = axum::Router::new()
-                .route("/v2/users/login", post(login))
-                .route("/v2/repositories/{namespace}/{repository}/", patch(update))
-                .with_state(s);
-            let l = tokio::net::TcpListener::from_std(l).unwrap();
-            axum::serve(l, app).await.unwrap();
-        });
-    });
+    let app = axum::Router::new()
+        .route("/v2/users/login", post(login))
+        .route("/v2/repositories/{namespace}/{repository}/", patch(update))
+        .with_state(state.clone());
+    let port = slipway_testkit::stand_in::serve(app);
     (format!("http://127.0.0.1:{port}"), state)
 }
 
@@ -122,32 +108,14 @@ async fn update(
     (StatusCode::OK, Json(answer))
 }
 
-struct App {
-    repo: PathBuf,
-    commit: String,
-    /// The image's path under the registry host.
-    path: String,
-    name: String,
-}
-
 /// A repository with the context `app` (Dockerfile, a unique file, `README.md` when given).
 fn app(r: &Registry, dir: &Path, label: &str, readme: Option<&str>) -> App {
-    let repo = dir.join("repo");
-    init(&repo);
-    write(&repo, "app/Dockerfile", DOCKERFILE);
-    write(&repo, "app/unique.txt", &unique(label));
-    if let Some(text) = readme {
-        write(&repo, "app/README.md", text);
-    }
-    let commit = commit_all(&repo, label);
-    let path = unique(&format!("slipway-test/{label}"));
-    let name = format!("{}/{path}", r.host);
-    App {
-        repo,
-        commit,
-        path,
-        name,
-    }
+    buildkit_support::app(r, dir, label, label, |repo| {
+        write(repo, "app/Dockerfile", DOCKERFILE);
+        if let Some(text) = readme {
+            write(repo, "app/README.md", text);
+        }
+    })
 }
 
 fn image_json(a: &App, platforms: &[&str], readme_sync: Option<&str>) -> Value {

@@ -23,37 +23,24 @@ struct Seen {
 /// `bad_delay`.
 fn receiver(bad_delay: Duration) -> (u16, Arc<Mutex<Seen>>) {
     let seen = Arc::new(Mutex::new(Seen::default()));
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.set_nonblocking(true).unwrap();
-    let port = l.local_addr().unwrap().port();
-    let s = seen.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let (g, b) = (s.clone(), s);
-            let app = axum::Router::new()
-                .route(
-                    "/good",
-                    post(move |h: HeaderMap, body: String| async move {
-                        g.lock().unwrap().good.push((h, body));
-                        StatusCode::OK
-                    }),
-                )
-                .route(
-                    "/bad",
-                    post(move || async move {
-                        b.lock().unwrap().bad += 1;
-                        tokio::time::sleep(bad_delay).await;
-                        StatusCode::INTERNAL_SERVER_ERROR
-                    }),
-                );
-            let l = tokio::net::TcpListener::from_std(l).unwrap();
-            axum::serve(l, app).await.unwrap();
-        });
-    });
+    let (g, b) = (seen.clone(), seen.clone());
+    let app = axum::Router::new()
+        .route(
+            "/good",
+            post(move |h: HeaderMap, body: String| async move {
+                g.lock().unwrap().good.push((h, body));
+                StatusCode::OK
+            }),
+        )
+        .route(
+            "/bad",
+            post(move || async move {
+                b.lock().unwrap().bad += 1;
+                tokio::time::sleep(bad_delay).await;
+                StatusCode::INTERNAL_SERVER_ERROR
+            }),
+        );
+    let port = slipway_testkit::stand_in::serve(app);
     (port, seen)
 }
 

@@ -1,9 +1,9 @@
 //! What slipway's test suites share, so that no suite writes it again: git repositories made by
 //! the tests ([`git`]), the htpasswd registry and Docker engine of `tests/services.sh`
-//! ([`registry`]), a running `slipway serve` ([`serve`]), the moto server's clients, queues and
-//! topics, a local Lambda runtime API and captured log lines ([`moto`], [`lambda`], [`logs`];
-//! feature `aws`), unique
-//! names and free ports.
+//! ([`registry`]), a running `slipway serve` ([`serve`]), local stand-ins for the services slipway
+//! calls ([`stand_in`]), the moto server's clients, queues and topics, a local Lambda runtime API
+//! and captured log lines ([`moto`], [`lambda`], [`logs`]; feature `aws`), unique names and free
+//! ports.
 //!
 //! A dev-dependency only (`publish = false`): no product crate may depend on it. A test that
 //! needs a service fails loudly here when the service is missing; nothing skips itself.
@@ -17,6 +17,7 @@ pub mod logs;
 pub mod moto;
 pub mod registry;
 pub mod serve;
+pub mod stand_in;
 
 /// A name no other test (of this run or of another engineer's) uses: `prefix`, the process id
 /// and the time in nanoseconds. Lower case letters, digits and `x` after the prefix, so it fits a
