@@ -93,9 +93,18 @@ fn build(dir: &Path, tag: &str, port: u16, variant: Variant<'_>) -> String {
         ),
     )
     .unwrap();
+    // No cache: another suite may remove, at the same moment, the image that holds a cached
+    // layer's parent snapshot (the engine then fails the step with "parent snapshot ... not found").
     ok(
         "docker",
-        &["build", "-q", "-t", tag, &ctx.path().to_string_lossy()],
+        &[
+            "build",
+            "-q",
+            "--no-cache",
+            "-t",
+            tag,
+            &ctx.path().to_string_lossy(),
+        ],
     );
     ok("docker", &["image", "inspect", "--format", "{{.Id}}", tag])
 }
