@@ -780,5 +780,22 @@ fn metrics_count_webhooks_jobs_and_builds() {
         0.0,
         "{text}"
     );
+    // Each finished build is notified once, after it settled (standard output here: no
+    // [[webhook]] targets, so both are published); the notifier runs beside the worker.
+    let n = "slipway_notifications_total";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let scrape = loop {
+        let (_, text) = server.get("/metrics");
+        let scrape =
+            prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+        let published = metric(&scrape, n, Some(("outcome", "published")))
+            .map(|_| value(&scrape, n, Some(("outcome", "published"))));
+        if published.is_some_and(|v| v >= 2.0) || Instant::now() > deadline {
+            break scrape;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(value(&scrape, n, Some(("outcome", "published"))), 2.0);
+    assert!(metric(&scrape, n, Some(("outcome", "failed"))).is_none());
     let _ = docker(&["rmi", "--force", &format!("{namespace}/good:main")], None);
 }

@@ -11,10 +11,10 @@
 //! | queue wait | `slipway_build_queue_wait_seconds` | `QueueWait` (spawner) | — |
 //! | builds finished | `slipway_builds_finished_total` | `BuildsFinished` (notifier) | `result` / `Result` |
 //! | build duration | `slipway_build_duration_seconds` | `BuildDuration` (notifier) | `result` / `Result` |
-//! | notifications | — | `Notifications` (notifier) | — / `Outcome` |
+//! | notifications | `slipway_notifications_total` | `Notifications` (notifier) | `outcome` / `Outcome` |
 //!
-//! Two have no Prometheus twin yet: serve starts its builds on the local engine (no CodeBuild to
-//! refuse them) and does not count its notifications.
+//! One has no Prometheus twin: serve starts its builds on the local engine, with no CodeBuild to
+//! refuse them.
 //!
 //! The queue wait is not the same wait on both sides: serve measures a build from queued to
 //! started (its own queue holds builds); on AWS the queue holds jobs, and `QueueWait` is a job's
@@ -150,7 +150,7 @@ pub const CLOUDWATCH: &[CloudWatchMetric] = &[
         unit: Unit::Count,
         dimensions: &[OUTCOME],
         function: "notifier",
-        prometheus: None,
+        prometheus: Some("slipway_notifications_total"),
     },
 ];
 
@@ -271,12 +271,18 @@ pub const OUTCOMES: &[&str] = &["published", "failed"];
 /// `published`, or `failed` for an error; `None` when the event's state is not reported
 /// (`not_published`), which is no notification.
 pub fn notification(at: Scope<'_>, publish: &str) -> Option<Line> {
-    let outcome = match publish {
-        "not_published" => return None,
-        "published" => "published",
-        _ => "failed",
-    };
+    let outcome = notification_outcome(publish)?;
     Some(line(at, &[(NOTIFICATIONS, 1.0)], &[(OUTCOME, outcome)]))
+}
+
+/// The outcome label of a notification from the report's `publish` (the notifier's and serve's
+/// one rule): `published`, `failed` for an error, `None` for `not_published` (no notification).
+pub fn notification_outcome(publish: &str) -> Option<&'static str> {
+    match publish {
+        "not_published" => None,
+        "published" => Some("published"),
+        _ => Some("failed"),
+    }
 }
 
 /// The notifier's line for a build that finished, by result, with how long it ran when the

@@ -148,8 +148,9 @@ pub async fn run(args: Options) -> Result<(), StartError> {
         send: slipway_calls::SendOptions::default(),
         deploy,
     });
+    let metrics = Arc::new(metrics::Metrics::new());
     let (notifications, to_notify) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(worker::notifier(sinks, to_notify));
+    tokio::spawn(worker::notifier(sinks, metrics.clone(), to_notify));
     tokio::spawn(retention::run(store.clone(), data_dir.clone(), retention));
     let scheduler = schedule::Scheduler::new(
         store.clone(),
@@ -165,7 +166,6 @@ pub async fn run(args: Options) -> Result<(), StartError> {
     }
     tokio::spawn(scheduler.run());
 
-    let metrics = Arc::new(metrics::Metrics::new());
     let worker = Arc::new(worker::Worker {
         store: store.clone(),
         wake: wake.clone(),

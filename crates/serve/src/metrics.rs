@@ -54,6 +54,7 @@ pub struct Metrics {
     builds_finished: Family<Labels, Counter>,
     build_duration: Family<Labels, Histogram, fn() -> Histogram>,
     queue_wait: Histogram,
+    notifications: Family<Labels, Counter>,
     builds: Family<Labels, Gauge>,
     jobs: Family<Labels, Gauge>,
     /// One scrape at a time sets the gauges and encodes.
@@ -110,6 +111,12 @@ impl Metrics {
             "How long builds waited between queued and started",
             queue_wait.clone(),
         );
+        let notifications = Family::<Labels, Counter>::default();
+        registry.register(
+            "notifications",
+            "Notifications of finished builds (standard output and the [[webhook]] targets), by outcome (published, failed)",
+            notifications.clone(),
+        );
         let builds = Family::<Labels, Gauge>::default();
         registry.register("builds", "Builds in the store, by state", builds.clone());
         let jobs = Family::<Labels, Gauge>::default();
@@ -122,6 +129,7 @@ impl Metrics {
             builds_finished,
             build_duration,
             queue_wait,
+            notifications,
             builds,
             jobs,
             scrape: Mutex::new(()),
@@ -154,6 +162,16 @@ impl Metrics {
         self.build_duration
             .get_or_create(&l)
             .observe(ran_ms.max(0) as f64 / 1000.0);
+    }
+
+    /// A build's notification, from its report's `publish` (core's rule: nothing for a state
+    /// that is not reported).
+    pub fn notification(&self, publish: &str) {
+        if let Some(outcome) = slipway_core::metrics::notification_outcome(publish) {
+            self.notifications
+                .get_or_create(&label("outcome", outcome))
+                .inc();
+        }
     }
 
     /// The text Prometheus scrapes, with the store's counts of jobs and builds by state.

@@ -45,11 +45,13 @@ pub struct Worker {
 /// Notifies finished builds one after the other, in the order they finished.
 pub async fn notifier(
     sinks: Arc<ServeSinks>,
+    metrics: Arc<Metrics>,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<BuildRecord>,
 ) {
     while let Some(b) = rx.recv().await {
         let job = sinks.store.job(&b.job_id).ok().flatten();
         let report = sinks.notify(&b, job.as_ref()).await;
+        metrics.notification(&report.publish);
         tracing::debug!(build_id = b.id, publish = %report.publish, "build notified");
     }
 }
