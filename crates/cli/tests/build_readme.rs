@@ -254,6 +254,41 @@ fn a_refused_login_is_logged_and_fails_no_build() {
     remove_images(&[format!("{}:main", a.name)]);
 }
 
+/// `readme_sync = "dockerhub"` on another registry, with no Hub API set on the builder: that
+/// registry's credentials are not sent to hub.docker.com; the build still pushes.
+#[test]
+fn another_registrys_credentials_never_go_to_docker_hub_unless_the_builder_says_where() {
+    let r = registry();
+    let tmp = tempfile::tempdir().unwrap();
+    let a = app(&r, tmp.path(), "readme-nohub", Some("# Kept\n"));
+    let b = slipway_build_with(
+        tmp.path(),
+        &r,
+        "slipway-test",
+        &a.repo,
+        &plan(&a.commit, vec![image_json(&a, &[], Some("dockerhub"))]),
+        None,
+        &[("SLIPWAY_DOCKERHUB_API", "")],
+    );
+    assert!(b.ok(), "{}", b.log);
+    assert!(r.manifest(&a.path, "main").is_some(), "not pushed");
+    assert!(
+        b.log.contains(&format!(
+            "slipway: README sync failed: {} is not Docker Hub and SLIPWAY_DOCKERHUB_API is not set",
+            r.host
+        )),
+        "{}",
+        b.log
+    );
+    assert!(
+        !b.log.contains("hub.docker.com did not answer"),
+        "{}",
+        b.log
+    );
+    assert_no_secret(&b.log, &r);
+    remove_images(&[format!("{}:main", a.name)]);
+}
+
 /// The description in a manifest's annotations and its config's labels.
 fn description_of(r: &Registry, path: &str, manifest: &Value) -> (Option<String>, Option<String>) {
     let annotation = manifest["annotations"][DESCRIPTION_KEY]
